@@ -1,0 +1,3 @@
+//! api
+
+pub mod web_assets;

@@ -1,0 +1,18 @@
+//! The canonical media vocabulary shared by every protocol adapter and every pipeline.
+//!
+//! `ingest` turns RTMP/SRT/WHIP into [`Frame`]s and [`TrackConfig`]s; `transcode` turns them into
+//! CMAF. Neither knows the other: this crate is the narrow waist between them (N adapters, not
+//! N x M remuxers). It also holds the [`hub`], the bounded fan-out between one publisher and its
+//! consumers, because that is where the "publisher never waits" invariant lives.
+//!
+//! No I/O, no GStreamer, no wire protocols here.
+
+pub mod frame;
+pub mod hub;
+pub mod time;
+pub mod tracks;
+
+pub use frame::{Codec, Frame, MediaKind};
+pub use hub::{HubEvent, HubStats, Publisher, Subscriber, hub};
+pub use time::Timestamp;
+pub use tracks::{AudioConfig, TrackConfig, VideoConfig};

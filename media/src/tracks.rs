@@ -1,0 +1,118 @@
+//! Decoder configuration announced by a publisher before (and sometimes between) its frames.
+
+use bytes::Bytes;
+
+use crate::Codec;
+
+/// H.264 decoder configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoConfig {
+    pub codec: Codec,
+    /// AVCDecoderConfigurationRecord ("avcC" box payload).
+    pub avcc: Bytes,
+}
+
+impl VideoConfig {
+    /// RFC 6381 codec string ("avc1.64001f") read from the record's profile/compat/level bytes.
+    pub fn rfc6381_codec(&self) -> Option<String> {
+        let b = self.avcc.get(1..4)?;
+        Some(format!("avc1.{:02x}{:02x}{:02x}", b[0], b[1], b[2]))
+    }
+}
+
+/// Audio decoder configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioConfig {
+    pub codec: Codec,
+    /// AAC AudioSpecificConfig; empty for codecs that need none.
+    pub specific_config: Bytes,
+    pub sample_rate: u32,
+    pub channels: u8,
+}
+
+impl AudioConfig {
+    /// Parses the AAC AudioSpecificConfig's object type, rate and channel fields.
+    pub fn from_aac_asc(asc: Bytes) -> Option<Self> {
+        const RATES: [u32; 13] = [
+            96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+        ];
+        if asc.len() < 2 {
+            return None;
+        }
+        let object_type = asc[0] >> 3;
+        let freq_index = ((asc[0] & 0x07) << 1) | (asc[1] >> 7);
+        if object_type == 0 || object_type == 31 {
+            return None;
+        }
+        let (sample_rate, channel_bits_at) = if freq_index == 15 {
+            if asc.len() < 5 {
+                return None;
+            }
+            let rate = ((u32::from(asc[1]) & 0x7f) << 17)
+                | (u32::from(asc[2]) << 9)
+                | (u32::from(asc[3]) << 1)
+                | (u32::from(asc[4]) >> 7);
+            (rate, None)
+        } else {
+            (*RATES.get(usize::from(freq_index))?, Some(()))
+        };
+        let channels = match channel_bits_at {
+            Some(()) => (asc[1] >> 3) & 0x0f,
+            None => (asc[4] >> 3) & 0x0f,
+        };
+        Some(Self {
+            codec: Codec::Aac,
+            specific_config: asc,
+            sample_rate,
+            channels,
+        })
+    }
+
+    /// RFC 6381 codec string ("mp4a.40.2").
+    pub fn rfc6381_codec(&self) -> String {
+        match self.codec {
+            Codec::Aac => format!(
+                "mp4a.40.{}",
+                self.specific_config.first().map_or(2, |b| b >> 3)
+            ),
+            Codec::Opus => "opus".to_owned(),
+            Codec::H264 => "avc1".to_owned(),
+        }
+    }
+}
+
+/// A configuration event on a publish session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackConfig {
+    Video(VideoConfig),
+    Audio(AudioConfig),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_aac_lc_48k_stereo() {
+        let asc = AudioConfig::from_aac_asc(Bytes::from_static(&[0x11, 0x90])).expect("valid asc");
+        assert_eq!(asc.sample_rate, 48000);
+        assert_eq!(asc.channels, 2);
+        assert_eq!(asc.rfc6381_codec(), "mp4a.40.2");
+    }
+
+    #[test]
+    fn rejects_short_or_reserved_asc() {
+        assert!(AudioConfig::from_aac_asc(Bytes::from_static(&[0x11])).is_none());
+        assert!(AudioConfig::from_aac_asc(Bytes::from_static(&[0x00, 0x00])).is_none());
+        assert!(AudioConfig::from_aac_asc(Bytes::from_static(&[0x17, 0x80])).is_none());
+    }
+
+    #[test]
+    fn avc_codec_string_from_record() {
+        let v = VideoConfig {
+            codec: Codec::H264,
+            avcc: Bytes::from_static(&[1, 0x64, 0x00, 0x1f, 0xff]),
+        };
+        assert_eq!(v.rfc6381_codec().as_deref(), Some("avc1.64001f"));
+    }
+}

@@ -1,0 +1,39 @@
+//! The only crate that knows GStreamer.
+//!
+//! A live publish session's frames come in through a [`oxcast_media::Subscriber`]; CMAF init
+//! segments and parts go out through a [`CmafSink`]. In between, one pipeline per session:
+//! `appsrc → parser → cmafmux → appsink` per track (passthrough). The [`segmenter`] decides where
+//! parts and segments split (pure logic, tested without GStreamer); `cmafmux` runs in manual-split
+//! mode so the audio and video renditions are cut at the same instants.
+
+mod error;
+mod output;
+mod passthrough;
+mod pump;
+pub mod segmenter;
+
+use std::sync::OnceLock;
+
+pub use error::TranscodeError;
+pub use output::{CmafPart, CmafSink, RenditionInfo, VideoDetails};
+pub use pump::{LiveSession, LiveSessionConfig, spawn_live_session};
+pub use segmenter::SegmenterConfig;
+
+/// Initialises GStreamer and registers the statically linked fMP4 muxers. Idempotent.
+pub fn init() -> Result<(), TranscodeError> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        gst::init().map_err(|e| e.to_string())?;
+        gstfmp4::plugin_register_static().map_err(|e| e.to_string())?;
+        for element in ["appsrc", "appsink", "h264parse", "aacparse", "cmafmux"] {
+            if gst::ElementFactory::find(element).is_none() {
+                return Err(format!(
+                    "GStreamer element {element} is missing (install the packages in the README)"
+                ));
+            }
+        }
+        Ok(())
+    })
+    .clone()
+    .map_err(TranscodeError::Init)
+}

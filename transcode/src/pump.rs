@@ -1,0 +1,243 @@
+//! One thread per live publish session: hub events in, pipeline pushes, CMAF out.
+//!
+//! The thread blocks on the hub (never on the publisher) and on appsrc when the pipeline is full;
+//! in that case the hub ring overflows and the subscriber skips forward to a keyframe. A session
+//! that starts waits for the previous session of the same stream to finish first, so the sink
+//! sees one session at a time, in order.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use oxcast_media::{AudioConfig, Frame, HubEvent, MediaKind, Subscriber, TrackConfig, VideoConfig};
+
+use crate::output::{CmafSink, RenditionInfo};
+use crate::passthrough::{AUDIO_RENDITION, Passthrough, Timeline, VIDEO_RENDITION};
+use crate::segmenter::{Segmenter, SegmenterConfig, Split};
+
+/// Time the muxers get to flush the last parts after the publisher left.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// A session whose pipeline fails more often than this stops transcoding until it ends.
+const MAX_PIPELINE_FAILURES: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct LiveSessionConfig {
+    /// Stream name, for logs and GStreamer object names.
+    pub stream: String,
+    pub segmenter: SegmenterConfig,
+}
+
+/// A running session thread.
+#[derive(Debug)]
+pub struct LiveSession {
+    thread: JoinHandle<()>,
+}
+
+impl LiveSession {
+    /// Waits for the session to deliver its last part.
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+/// Starts the thread that turns `subscriber`'s events into CMAF for `sink`.
+pub fn spawn_live_session(
+    config: LiveSessionConfig,
+    subscriber: Subscriber,
+    sink: Arc<dyn CmafSink>,
+    previous: Option<LiveSession>,
+) -> std::io::Result<LiveSession> {
+    let thread = std::thread::Builder::new()
+        .name(format!("live-{}", config.stream))
+        .spawn(move || {
+            if let Some(previous) = previous {
+                previous.join();
+            }
+            Pump::new(config, sink).run(subscriber);
+        })?;
+    Ok(LiveSession { thread })
+}
+
+struct Running {
+    pipeline: Passthrough,
+    timeline: Arc<Timeline>,
+    segmenter: Segmenter,
+    /// Publisher DTS that maps to pipeline time zero.
+    base_ns: i64,
+}
+
+struct Pump {
+    config: LiveSessionConfig,
+    sink: Arc<dyn CmafSink>,
+    video: Option<VideoConfig>,
+    audio: Option<AudioConfig>,
+    running: Option<Running>,
+    failures: u32,
+}
+
+impl Pump {
+    fn new(config: LiveSessionConfig, sink: Arc<dyn CmafSink>) -> Self {
+        Self {
+            config,
+            sink,
+            video: None,
+            audio: None,
+            running: None,
+            failures: 0,
+        }
+    }
+
+    fn run(mut self, mut subscriber: Subscriber) {
+        while let Some(event) = subscriber.blocking_recv() {
+            match event {
+                HubEvent::Config(TrackConfig::Video(video)) => {
+                    if self.video.as_ref() != Some(&video) {
+                        if self.running.is_some() {
+                            tracing::info!(stream = %self.config.stream, "video configuration changed; restarting packaging at the next keyframe");
+                            self.stop(true);
+                        }
+                        self.video = Some(video);
+                    }
+                }
+                HubEvent::Config(TrackConfig::Audio(audio)) => {
+                    if self.audio.as_ref() != Some(&audio) {
+                        if self.running.is_some() {
+                            tracing::info!(stream = %self.config.stream, "audio configuration changed; restarting packaging at the next keyframe");
+                            self.stop(true);
+                        }
+                        self.audio = Some(audio);
+                    }
+                }
+                HubEvent::Frame(frame) => self.on_frame(frame),
+            }
+        }
+        self.stop(true);
+    }
+
+    fn on_frame(&mut self, frame: Frame) {
+        if self.running.is_none() && !self.try_start(&frame) {
+            return;
+        }
+        let Some(running) = self.running.as_mut() else {
+            return;
+        };
+        let kind = frame.kind();
+        if kind == MediaKind::Audio && !running.pipeline.has_audio() {
+            return;
+        }
+        let dts = frame.dts.as_nanos() - running.base_ns;
+        let pts = frame.pts.as_nanos() - running.base_ns;
+        if dts < 0 || pts < 0 {
+            // Audio captured just before the first keyframe: not part of this session's timeline.
+            return;
+        }
+        let split = match kind {
+            MediaKind::Video => running.segmenter.on_video(dts, pts, frame.keyframe),
+            MediaKind::Audio => running.segmenter.on_audio(dts),
+        };
+        if split != Split::None {
+            running.pipeline.split(kind, split == Split::Part);
+        }
+        running
+            .timeline
+            .record_arrival(kind, pts as u64, frame.received_at);
+        let mut buffer = gst::Buffer::from_slice(frame.payload);
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(gst::ClockTime::from_nseconds(pts as u64));
+            b.set_dts(gst::ClockTime::from_nseconds(dts as u64));
+            if !frame.keyframe {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+        }
+        let pushed = running.pipeline.push(kind, buffer);
+        let error = running
+            .pipeline
+            .take_error()
+            .or_else(|| pushed.err().map(|e| e.to_string()));
+        if let Some(error) = error {
+            self.fail(&error);
+        }
+    }
+
+    /// Starts a pipeline if `frame` is a video keyframe and the video configuration is known.
+    fn try_start(&mut self, frame: &Frame) -> bool {
+        if frame.kind() != MediaKind::Video
+            || !frame.keyframe
+            || self.failures >= MAX_PIPELINE_FAILURES
+        {
+            return false;
+        }
+        let Some(video) = self.video.clone() else {
+            tracing::debug!(stream = %self.config.stream, "keyframe before the video configuration; waiting");
+            return false;
+        };
+        let mut renditions = vec![RenditionInfo {
+            id: VIDEO_RENDITION.into(),
+            kind: MediaKind::Video,
+            codecs: video.rfc6381_codec().unwrap_or_else(|| "avc1".into()),
+            bitrate: None,
+        }];
+        if let Some(audio) = &self.audio {
+            renditions.push(RenditionInfo {
+                id: AUDIO_RENDITION.into(),
+                kind: MediaKind::Audio,
+                codecs: audio.rfc6381_codec(),
+                bitrate: None,
+            });
+        }
+        let timeline = Arc::new(Timeline::new(
+            frame.received_at
+                - Duration::from_nanos((frame.pts.as_nanos() - frame.dts.as_nanos()).max(0) as u64),
+        ));
+        self.sink.session_started(&renditions);
+        match Passthrough::build(
+            &self.config.stream,
+            &video,
+            self.audio.as_ref(),
+            self.config.segmenter,
+            self.sink.clone(),
+            timeline.clone(),
+        ) {
+            Ok(pipeline) => {
+                self.running = Some(Running {
+                    pipeline,
+                    timeline,
+                    segmenter: Segmenter::new(self.config.segmenter),
+                    base_ns: frame.dts.as_nanos(),
+                });
+                tracing::info!(stream = %self.config.stream, renditions = renditions.len(), "packaging started");
+                true
+            }
+            Err(err) => {
+                self.sink.session_ended();
+                self.fail(&err.to_string());
+                false
+            }
+        }
+    }
+
+    fn fail(&mut self, error: &str) {
+        self.failures += 1;
+        tracing::error!(stream = %self.config.stream, error, failures = self.failures, "pipeline failed");
+        self.sink.pipeline_failed(error);
+        self.stop(false);
+        if self.failures >= MAX_PIPELINE_FAILURES {
+            tracing::error!(stream = %self.config.stream, "too many pipeline failures; not packaging this session any more");
+        }
+    }
+
+    fn stop(&mut self, drain: bool) {
+        if let Some(running) = self.running.take() {
+            if drain {
+                running.pipeline.finish(DRAIN_TIMEOUT);
+            } else {
+                running.pipeline.abort();
+            }
+            self.sink.session_ended();
+        }
+    }
+}
