@@ -1,0 +1,244 @@
+//! The LL-HLS origin: axum routes over the packagers.
+//!
+//! Blocking requests wait on the packager's change signal, at most three target durations
+//! (then 503, as the spec asks). Caching: media objects have unique URLs and are immutable;
+//! blocking playlist responses may be cached as long as they can be useful; the live edge and
+//! every error are not cached.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::StreamPackager;
+use crate::playlist;
+use crate::request::{self, Readiness};
+use crate::state::{Phase, StreamState};
+
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+const NO_STORE: &str = "no-store";
+const MEDIA_CACHE: &str = "public, max-age=31536000, immutable";
+
+/// Which streams the origin serves. Implemented by the binary's registry.
+pub trait PackagerDirectory: Send + Sync + 'static {
+    fn packager(&self, stream: &str) -> Option<Arc<StreamPackager>>;
+}
+
+/// Routes under `/live/{stream}/…`, with CORS for browsers.
+pub fn router(directory: Arc<dyn PackagerDirectory>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .expose_headers([header::CONTENT_LENGTH, header::AGE, header::DATE]);
+    Router::new()
+        .route("/live/{stream}/index.m3u8", get(multivariant))
+        .route("/live/{stream}/{rendition}/index.m3u8", get(media_playlist))
+        .route("/live/{stream}/{rendition}/{file}", get(media_object))
+        .layer(cors)
+        .with_state(directory)
+}
+
+fn plain(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut r = (status, message.into()).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    r
+}
+
+fn not_found() -> Response {
+    plain(StatusCode::NOT_FOUND, "not found\n")
+}
+
+fn with_headers(body: impl Into<Body>, content_type: &'static str, cache: &str) -> Response {
+    let mut r = Response::new(body.into());
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(cache) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    r
+}
+
+async fn multivariant(
+    State(dir): State<Arc<dyn PackagerDirectory>>,
+    Path(stream): Path<String>,
+) -> Response {
+    let Some(p) = dir.packager(&stream) else {
+        return not_found();
+    };
+    match p.with_state(playlist::multivariant) {
+        Some(text) => with_headers(text, PLAYLIST_TYPE, "public, max-age=2"),
+        None => plain(StatusCode::NOT_FOUND, "stream is not live\n"),
+    }
+}
+
+/// Three target durations: how long any request may be held.
+fn hold_limit(p: &StreamPackager) -> Duration {
+    Duration::from_secs(3 * p.with_state(StreamState::target_duration))
+}
+
+/// Waits until `check` is decided or the hold limit passes (`None`).
+async fn wait_for<T>(
+    p: &StreamPackager,
+    mut check: impl FnMut(&StreamState) -> Readiness<T>,
+) -> Option<Readiness<T>> {
+    let deadline = tokio::time::Instant::now() + hold_limit(p);
+    let mut changes = p.subscribe();
+    loop {
+        changes.borrow_and_update();
+        match p.with_state(&mut check) {
+            Readiness::Wait => {}
+            decided => return Some(decided),
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            _ => return None,
+        }
+    }
+}
+
+async fn media_playlist(
+    State(dir): State<Arc<dyn PackagerDirectory>>,
+    Path((stream, rendition)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(p) = dir.packager(&stream) else {
+        return not_found();
+    };
+    let req = match request::parse_query(query.as_deref()) {
+        Ok(req) => req,
+        Err(bad) => return plain(StatusCode::BAD_REQUEST, format!("{bad}\n")),
+    };
+    let decided = wait_for(&p, |s| match s.rendition(&rendition) {
+        None => Readiness::NotFound,
+        Some(r) => match request::playlist_readiness(r, s.phase == Phase::Ended, &req) {
+            Readiness::Ready(()) => Readiness::Ready((
+                playlist::media(s, r, req.skip),
+                s.phase,
+                s.target_duration(),
+            )),
+            Readiness::Wait => Readiness::Wait,
+            Readiness::NotFound => Readiness::NotFound,
+            Readiness::Bad(b) => Readiness::Bad(b),
+        },
+    })
+    .await;
+    match decided {
+        Some(Readiness::Ready((text, phase, target))) => {
+            let cache = if phase == Phase::Ended {
+                "public, max-age=60".to_owned()
+            } else if req.msn.is_some() {
+                // A blocked-for response stays valid for the life of the window it names.
+                format!("public, max-age={}", 6 * target)
+            } else {
+                "public, max-age=1".to_owned()
+            };
+            with_headers(text, PLAYLIST_TYPE, &cache)
+        }
+        Some(Readiness::Bad(bad)) => plain(StatusCode::BAD_REQUEST, format!("{bad}\n")),
+        Some(Readiness::NotFound) => not_found(),
+        Some(Readiness::Wait) | None => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "playlist update not available in time\n",
+        ),
+    }
+}
+
+/// `init-ID.mp4`, `seg-MSN.m4s` or `part-MSN-INDEX.m4s`.
+#[derive(Debug, PartialEq, Eq)]
+enum MediaObject {
+    Init(u64),
+    Segment(u64),
+    Part(u64, usize),
+}
+
+fn parse_object(file: &str) -> Option<MediaObject> {
+    if let Some(id) = file
+        .strip_prefix("init-")
+        .and_then(|f| f.strip_suffix(".mp4"))
+    {
+        return id.parse().ok().map(MediaObject::Init);
+    }
+    let stem = file.strip_suffix(".m4s")?;
+    if let Some(msn) = stem.strip_prefix("seg-") {
+        return msn.parse().ok().map(MediaObject::Segment);
+    }
+    let (msn, index) = stem.strip_prefix("part-")?.split_once('-')?;
+    Some(MediaObject::Part(msn.parse().ok()?, index.parse().ok()?))
+}
+
+async fn media_object(
+    State(dir): State<Arc<dyn PackagerDirectory>>,
+    Path((stream, rendition, file)): Path<(String, String, String)>,
+) -> Response {
+    let Some(p) = dir.packager(&stream) else {
+        return not_found();
+    };
+    let Some(object) = parse_object(&file) else {
+        return not_found();
+    };
+    let content_type = |s: &StreamState| match s.rendition(&rendition).map(|r| r.meta.kind) {
+        Some(crate::TrackKind::Audio) => "audio/mp4",
+        _ => "video/mp4",
+    };
+    let decided = wait_for(&p, |s| {
+        let Some(r) = s.rendition(&rendition) else {
+            return Readiness::NotFound;
+        };
+        let live = s.phase == Phase::Live;
+        let ct = content_type(s);
+        match object {
+            MediaObject::Init(id) => match r.inits.get(&id) {
+                Some(data) => Readiness::Ready((vec![data.clone()], ct)),
+                None => Readiness::NotFound,
+            },
+            MediaObject::Segment(msn) => match request::segment_readiness(r, live, msn) {
+                Readiness::Ready(parts) => Readiness::Ready((parts, ct)),
+                Readiness::Wait => Readiness::Wait,
+                _ => Readiness::NotFound,
+            },
+            MediaObject::Part(msn, index) => match request::part_readiness(r, live, msn, index) {
+                Readiness::Ready(data) => Readiness::Ready((vec![data], ct)),
+                Readiness::Wait => Readiness::Wait,
+                _ => Readiness::NotFound,
+            },
+        }
+    })
+    .await;
+    match decided {
+        Some(Readiness::Ready((chunks, ct))) => {
+            let len: usize = chunks.iter().map(Bytes::len).sum();
+            let body = Body::from_stream(futures_util::stream::iter(
+                chunks.into_iter().map(Ok::<_, std::io::Error>),
+            ));
+            let mut r = with_headers(body, ct, MEDIA_CACHE);
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            r
+        }
+        Some(_) => not_found(),
+        None => plain(StatusCode::SERVICE_UNAVAILABLE, "not available in time\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names() {
+        assert_eq!(parse_object("init-17.mp4"), Some(MediaObject::Init(17)));
+        assert_eq!(parse_object("seg-5.m4s"), Some(MediaObject::Segment(5)));
+        assert_eq!(parse_object("part-5-3.m4s"), Some(MediaObject::Part(5, 3)));
+        assert_eq!(parse_object("part-5.m4s"), None);
+        assert_eq!(parse_object("seg-x.m4s"), None);
+        assert_eq!(parse_object("../etc/passwd"), None);
+    }
+}
