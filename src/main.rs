@@ -1,1 +1,148 @@
-fn main() {}
+//! `oxcast`: the command line. See `oxcast --help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use oxcast::config::{Config, Overrides};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "oxcast",
+    version,
+    about = "Live-streaming server: RTMP in, Low-Latency HLS out"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// TOML configuration file (see oxcast.example.toml).
+    #[arg(long, env = "OXCAST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (SQLite database, generated admin token).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// HTTP listen address (API, player, LL-HLS).
+        #[arg(long)]
+        http: Option<SocketAddr>,
+        /// RTMP listen address.
+        #[arg(long)]
+        rtmp: Option<SocketAddr>,
+    },
+    /// Manage streams.
+    Stream {
+        #[command(subcommand)]
+        command: StreamCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StreamCommand {
+    /// Create a stream; its key is the last line of output.
+    Create {
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Replace a stream's key; the new key is the last line of output.
+    RotateKey {
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List streams.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn load(
+    common: &Common,
+    http: Option<SocketAddr>,
+    rtmp: Option<SocketAddr>,
+) -> anyhow::Result<Config> {
+    Config::load(
+        common.config.as_deref(),
+        &Overrides {
+            http,
+            rtmp,
+            data_dir: common.data_dir.clone(),
+        },
+    )
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,oxcast=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { common, http, rtmp } => {
+            let config = load(&common, http, rtmp)?;
+            let shutdown = CancellationToken::new();
+            let on_signal = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                on_signal.cancel();
+            });
+            #[cfg(unix)]
+            {
+                let on_term = shutdown.clone();
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                tokio::spawn(async move {
+                    term.recv().await;
+                    on_term.cancel();
+                });
+            }
+            oxcast::serve::run(config, shutdown).await
+        }
+        Command::Stream { command } => match command {
+            StreamCommand::Create { name, common } => {
+                let store = oxcast::serve::open_store(&load(&common, None, None)?).await?;
+                let created = store.create(&name).await.context("creating the stream")?;
+                println!(
+                    "Created stream {}. Publish to it with this stream key:",
+                    created.name
+                );
+                println!("{}", created.key.as_str());
+                Ok(())
+            }
+            StreamCommand::RotateKey { name, common } => {
+                let store = oxcast::serve::open_store(&load(&common, None, None)?).await?;
+                let key = store
+                    .rotate_key(&name)
+                    .await?
+                    .with_context(|| format!("no stream named {name}"))?;
+                println!("New stream key for {name} (the old one no longer works):");
+                println!("{}", key.as_str());
+                Ok(())
+            }
+            StreamCommand::List { common } => {
+                let store = oxcast::serve::open_store(&load(&common, None, None)?).await?;
+                for name in store.names().await? {
+                    println!("{name}");
+                }
+                Ok(())
+            }
+        },
+    }
+}

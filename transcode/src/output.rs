@@ -55,4 +55,6 @@ pub trait CmafSink: Send + Sync + 'static {
     fn session_ended(&self);
     /// The pipeline failed; the session will try to restart at the next keyframe.
     fn pipeline_failed(&self, error: &str);
+    /// The publisher is gone and everything it sent has been delivered: the session is over.
+    fn finished(&self) {}
 }

@@ -116,6 +116,7 @@ impl Pump {
             }
         }
         self.stop(true);
+        self.sink.finished();
     }
 
     fn on_frame(&mut self, frame: Frame) {

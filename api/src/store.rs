@@ -1,0 +1,224 @@
+//! Streams and their secret keys, persisted with sqlx (SQLite by default).
+//!
+//! Keys are 160 random bits shown once at creation and stored as SHA-256: high-entropy
+//! tokens need no slow password hash, and a deterministic hash lets a publisher's key be looked
+//! up directly.
+
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid stream name: {0}")]
+    InvalidName(String),
+    #[error("stream {0} already exists")]
+    NameTaken(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A stream's secret, as given to the streamer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StreamKey(String);
+
+impl StreamKey {
+    fn generate() -> Self {
+        let mut bytes = [0u8; 20];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(format!("sk_{}", hex::encode(bytes)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for StreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamKey(..)")
+    }
+}
+
+fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A stream as just created, with the only copy of its key.
+#[derive(Debug, Clone)]
+pub struct NewStream {
+    pub name: String,
+    pub key: StreamKey,
+}
+
+/// Names end up in URLs and file names: letters, digits, `-` and `_`, 1 to 64 of them.
+pub fn validate_name(name: &str) -> Result<(), StoreError> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(StoreError::InvalidName("must be 1 to 64 characters".into()));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(StoreError::InvalidName(
+            "use only letters, digits, '-' and '_'".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamStore {
+    pool: SqlitePool,
+}
+
+impl StreamStore {
+    /// Opens (creating if needed) the database at `url` and applies migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        // Every connection to ":memory:" is its own database: keep one.
+        let connections = if url.contains(":memory:") { 1 } else { 4 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(connections)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn create(&self, name: &str) -> Result<NewStream, StoreError> {
+        validate_name(name)?;
+        let key = StreamKey::generate();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let inserted =
+            sqlx::query("INSERT INTO streams (name, key_hash, created_at) VALUES (?, ?, ?)")
+                .bind(name)
+                .bind(hash_key(key.as_str()))
+                .bind(now)
+                .execute(&self.pool)
+                .await;
+        match inserted {
+            Ok(_) => Ok(NewStream {
+                name: name.to_owned(),
+                key,
+            }),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::NameTaken(name.to_owned()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces a stream's key; the old one stops working at once.
+    pub async fn rotate_key(&self, name: &str) -> Result<Option<StreamKey>, StoreError> {
+        let key = StreamKey::generate();
+        let done = sqlx::query("UPDATE streams SET key_hash = ? WHERE name = ?")
+            .bind(hash_key(key.as_str()))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok((done.rows_affected() == 1).then_some(key))
+    }
+
+    /// The stream a publisher's key belongs to.
+    pub async fn name_for_key(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT name FROM streams WHERE key_hash = ?")
+            .bind(hash_key(key))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<String, _>("name")))
+    }
+
+    pub async fn exists(&self, name: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM streams WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn names(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT name FROM streams ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| r.get::<String, _>("name"))
+            .collect())
+    }
+
+    pub async fn count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM streams")
+            .fetch_one(&self.pool)
+            .await?
+            .get("n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> StreamStore {
+        StreamStore::open("sqlite::memory:").await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn keys_resolve_to_their_stream_and_are_not_stored_in_clear() {
+        let s = store().await;
+        let created = s.create("cam-1").await.unwrap();
+        assert!(created.key.as_str().starts_with("sk_") && created.key.as_str().len() == 43);
+        assert_eq!(
+            s.name_for_key(created.key.as_str())
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("cam-1")
+        );
+        assert_eq!(s.name_for_key("sk_wrong").await.unwrap(), None);
+        let stored: String = sqlx::query("SELECT key_hash FROM streams")
+            .fetch_one(&s.pool)
+            .await
+            .unwrap()
+            .get(0);
+        assert_ne!(stored, created.key.as_str());
+        assert_eq!(s.names().await.unwrap(), ["cam-1"]);
+    }
+
+    #[tokio::test]
+    async fn duplicate_and_bad_names_are_refused() {
+        let s = store().await;
+        s.create("a").await.unwrap();
+        assert!(matches!(s.create("a").await, Err(StoreError::NameTaken(_))));
+        for bad in ["", "a/b", "../x", "white space", &"x".repeat(65)] {
+            assert!(
+                matches!(s.create(bad).await, Err(StoreError::InvalidName(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn rotation_invalidates_the_old_key() {
+        let s = store().await;
+        let old = s.create("a").await.unwrap().key;
+        let new = s.rotate_key("a").await.unwrap().unwrap();
+        assert_eq!(s.name_for_key(old.as_str()).await.unwrap(), None);
+        assert_eq!(
+            s.name_for_key(new.as_str()).await.unwrap().as_deref(),
+            Some("a")
+        );
+        assert!(s.rotate_key("missing").await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,253 @@
+//! Server configuration: defaults, then a TOML file, then `OXCAST_*` environment variables, then
+//! command-line flags; [`Config::validate`] checks the result before anything starts.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listener: API, player, LL-HLS.
+    pub http: SocketAddr,
+    /// RTMP listener for publishers.
+    pub rtmp: SocketAddr,
+    /// Where the SQLite database and generated secrets live.
+    pub data_dir: PathBuf,
+    /// Host name (and optional port-less domain) put in printed URLs; defaults to localhost.
+    pub public_host: Option<String>,
+    /// Bearer token for admin API calls; generated into the data directory when unset.
+    pub admin_token: Option<String>,
+    /// sqlx URL; defaults to `sqlite://DATA_DIR/oxcast.db`.
+    pub database_url: Option<String>,
+    /// Stream created on first start so a fresh install can publish at once.
+    pub default_stream: String,
+    pub live: LiveConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// LL-HLS part length (PART-TARGET).
+    pub part_duration_ms: u64,
+    /// Segment length to aim for; segments are cut at the publisher's keyframes.
+    pub segment_duration_ms: u64,
+    /// Media kept in each playlist.
+    pub window_seconds: u64,
+    /// After a publisher leaves, how long a reconnect continues the same playlist before
+    /// EXT-X-ENDLIST is written.
+    pub offline_grace_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            rtmp: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            data_dir: PathBuf::from("oxcast-data"),
+            public_host: None,
+            admin_token: None,
+            database_url: None,
+            default_stream: "main".into(),
+            live: LiveConfig::default(),
+        }
+    }
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            part_duration_ms: 200,
+            segment_duration_ms: 2000,
+            window_seconds: 30,
+            offline_grace_seconds: 10,
+        }
+    }
+}
+
+impl LiveConfig {
+    pub fn part_duration(&self) -> Duration {
+        Duration::from_millis(self.part_duration_ms)
+    }
+    pub fn segment_duration(&self) -> Duration {
+        Duration::from_millis(self.segment_duration_ms)
+    }
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(self.window_seconds)
+    }
+    pub fn offline_grace(&self) -> Duration {
+        Duration::from_secs(self.offline_grace_seconds)
+    }
+}
+
+/// Command-line values that override everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub http: Option<SocketAddr>,
+    pub rtmp: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Defaults < `file` < environment < `overrides`, validated.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Self::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+            }
+            None => Self::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        if let Some(http) = overrides.http {
+            config.http = http;
+        }
+        if let Some(rtmp) = overrides.rtmp {
+            config.rtmp = rtmp;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Applies `OXCAST_*` variables read through `var`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn parse<T: std::str::FromStr>(name: &str, value: String) -> anyhow::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))
+        }
+        if let Some(v) = var("OXCAST_HTTP") {
+            self.http = parse("OXCAST_HTTP", v)?;
+        }
+        if let Some(v) = var("OXCAST_RTMP") {
+            self.rtmp = parse("OXCAST_RTMP", v)?;
+        }
+        if let Some(v) = var("OXCAST_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("OXCAST_PUBLIC_HOST") {
+            self.public_host = Some(v);
+        }
+        if let Some(v) = var("OXCAST_ADMIN_TOKEN") {
+            self.admin_token = Some(v);
+        }
+        if let Some(v) = var("OXCAST_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = var("OXCAST_DEFAULT_STREAM") {
+            self.default_stream = v;
+        }
+        if let Some(v) = var("OXCAST_PART_DURATION_MS") {
+            self.live.part_duration_ms = parse("OXCAST_PART_DURATION_MS", v)?;
+        }
+        if let Some(v) = var("OXCAST_SEGMENT_DURATION_MS") {
+            self.live.segment_duration_ms = parse("OXCAST_SEGMENT_DURATION_MS", v)?;
+        }
+        if let Some(v) = var("OXCAST_WINDOW_SECONDS") {
+            self.live.window_seconds = parse("OXCAST_WINDOW_SECONDS", v)?;
+        }
+        if let Some(v) = var("OXCAST_OFFLINE_GRACE_SECONDS") {
+            self.live.offline_grace_seconds = parse("OXCAST_OFFLINE_GRACE_SECONDS", v)?;
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let live = &self.live;
+        if !(50..=2000).contains(&live.part_duration_ms) {
+            bail!(
+                "live.part_duration_ms must be between 50 and 2000 (got {})",
+                live.part_duration_ms
+            );
+        }
+        if live.segment_duration_ms < 2 * live.part_duration_ms || live.segment_duration_ms > 20_000
+        {
+            bail!(
+                "live.segment_duration_ms must be at least two parts and at most 20000 (got {})",
+                live.segment_duration_ms
+            );
+        }
+        if live.window_seconds * 1000 < 3 * live.segment_duration_ms || live.window_seconds > 3600 {
+            bail!(
+                "live.window_seconds must hold at least three segments and be at most 3600 (got {})",
+                live.window_seconds
+            );
+        }
+        if live.offline_grace_seconds > 3600 {
+            bail!("live.offline_grace_seconds must be at most 3600");
+        }
+        oxcast_api::store::validate_name(&self.default_stream).context("default_stream")?;
+        if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("admin_token must be at least 16 characters");
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("oxcast.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_validates() {
+        let text = include_str!("../oxcast.example.toml");
+        let config = Config::from_toml(text).expect("example parses");
+        config.validate().expect("example is valid");
+        assert_eq!(config.live.part_duration_ms, 200);
+    }
+
+    #[test]
+    fn env_overrides_file_and_bad_values_are_named() {
+        let mut config =
+            Config::from_toml("http = \"127.0.0.1:9000\"\n[live]\npart_duration_ms = 300\n")
+                .unwrap();
+        config
+            .apply_env(|k| match k {
+                "OXCAST_PART_DURATION_MS" => Some("250".into()),
+                "OXCAST_RTMP" => Some("127.0.0.1:1936".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.http.port(), 9000);
+        assert_eq!(config.rtmp.port(), 1936);
+        assert_eq!(config.live.part_duration_ms, 250);
+        let err = config
+            .apply_env(|k| (k == "OXCAST_HTTP").then(|| "nope".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("OXCAST_HTTP"));
+    }
+
+    #[test]
+    fn validation_refuses_nonsense() {
+        let mut c = Config::default();
+        c.live.part_duration_ms = 10;
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.live.segment_duration_ms = 300;
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.default_stream = "no/slash".into();
+        assert!(c.validate().is_err());
+        assert!(Config::from_toml("unknown_key = 1").is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! The live side of the binary: which streams are on the air, who publishes them, and the wiring
+//! from each publish session's hub through `transcode` into its `ll-hls` packager.
+
+mod registry;
+mod sink;
+mod stats;
+
+pub use registry::{LiveRegistry, LiveSettings};

@@ -1,0 +1,354 @@
+//! The registry of live streams: authorizes publishers, hands them a hub, starts the session's
+//! pipeline, takes streams over, and ends them after the offline grace period.
+//!
+//! Lifecycle of a stream's playlist: first publish → live; publisher leaves → interrupted
+//! (open segments closed, no ENDLIST); a publisher returns within the grace period → the
+//! same playlist continues after EXT-X-DISCONTINUITY; otherwise → EXT-X-ENDLIST.
+//! A new publisher with the right key always wins: the old connection is told to close.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use oxcast_api::{LiveStatus, LiveView, RenditionStatus, StreamStore};
+use oxcast_ingest::{Protocol, PublishAuthority, PublishGrant, PublishRejected, PublishRequest};
+use oxcast_ll_hls::state::Phase;
+use oxcast_ll_hls::{PackagerConfig, PackagerDirectory, StreamPackager, TrackKind};
+use oxcast_media::{HubStats, hub};
+use oxcast_transcode::{LiveSession, LiveSessionConfig, SegmenterConfig, spawn_live_session};
+use tokio_util::sync::CancellationToken;
+
+use super::sink::PackagerSink;
+use super::stats::Recent;
+
+/// Live settings the registry needs (from the configuration).
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    pub part_duration: Duration,
+    pub segment_duration: Duration,
+    pub window: Duration,
+    pub offline_grace: Duration,
+}
+
+/// The publisher currently on a stream.
+struct ActiveSession {
+    protocol: Protocol,
+    started: Instant,
+    ended: CancellationToken,
+    hub: Arc<HubStats>,
+    /// Recent ingest bitrate, updated by the sampler.
+    bitrate: Option<u64>,
+    last_sample: (Instant, u64),
+}
+
+#[derive(Default)]
+struct StreamInner {
+    /// Bumped on every publish; a session's callbacks compare against it.
+    generation: u64,
+    session: Option<ActiveSession>,
+    last_protocol: Option<Protocol>,
+    /// The transcode thread of the newest session, joined by the next one.
+    thread: Option<LiveSession>,
+    last_error: Option<String>,
+}
+
+pub(crate) struct LiveStream {
+    pub(crate) name: String,
+    pub(crate) packager: Arc<StreamPackager>,
+    pub(crate) part_delay: Recent,
+    inner: Mutex<StreamInner>,
+    grace: Duration,
+    runtime: tokio::runtime::Handle,
+}
+
+impl LiveStream {
+    fn lock(&self) -> MutexGuard<'_, StreamInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set_error(&self, error: &str) {
+        self.lock().last_error = Some(error.to_owned());
+    }
+
+    /// Called when session `generation`'s publisher left and its media is delivered.
+    pub(crate) fn publisher_gone(self: &Arc<Self>, generation: u64) {
+        {
+            let mut inner = self.lock();
+            if inner.generation != generation {
+                return; // taken over: the new session owns the stream now
+            }
+            inner.session = None;
+        }
+        self.packager.interrupt();
+        tracing::info!(stream = %self.name, grace = ?self.grace, "stream offline; waiting for the publisher to return");
+        let stream = self.clone();
+        self.runtime.spawn(async move {
+            tokio::time::sleep(stream.grace).await;
+            if stream.lock().generation == generation {
+                stream.packager.end();
+                tracing::info!(stream = %stream.name, "stream ended");
+            }
+        });
+    }
+}
+
+pub struct LiveRegistry {
+    store: StreamStore,
+    settings: LiveSettings,
+    streams: Mutex<HashMap<String, Arc<LiveStream>>>,
+    shutdown: CancellationToken,
+}
+
+impl LiveRegistry {
+    pub fn new(
+        store: StreamStore,
+        settings: LiveSettings,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            settings,
+            streams: Mutex::new(HashMap::new()),
+            shutdown,
+        })
+    }
+
+    fn streams(&self) -> MutexGuard<'_, HashMap<String, Arc<LiveStream>>> {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stream(&self, name: &str) -> Arc<LiveStream> {
+        let settings = &self.settings;
+        self.streams()
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                let config = PackagerConfig {
+                    part_target: settings.part_duration,
+                    segment_target: settings.segment_duration,
+                    window: settings.window,
+                };
+                Arc::new(LiveStream {
+                    name: name.to_owned(),
+                    packager: Arc::new(StreamPackager::new(name, config)),
+                    part_delay: Recent::default(),
+                    inner: Mutex::new(StreamInner::default()),
+                    grace: settings.offline_grace,
+                    runtime: tokio::runtime::Handle::current(),
+                })
+            })
+            .clone()
+    }
+
+    async fn grant(&self, request: PublishRequest) -> Result<PublishGrant, PublishRejected> {
+        let name = match self.store.name_for_key(&request.stream_key).await {
+            Ok(Some(name)) => name,
+            Ok(None) => return Err(PublishRejected::InvalidKey),
+            Err(e) => {
+                tracing::error!(error = %e, "stream store unavailable");
+                return Err(PublishRejected::Unavailable(
+                    "stream store unavailable".into(),
+                ));
+            }
+        };
+        let stream = self.stream(&name);
+        let publisher = hub(oxcast_media::hub::DEFAULT_CAPACITY);
+        let subscriber = publisher.subscribe();
+        let ended = self.shutdown.child_token();
+        let mut inner = stream.lock();
+        inner.generation += 1;
+        let generation = inner.generation;
+        if let Some(old) = inner.session.take() {
+            tracing::info!(stream = %name, old = %old.protocol, new = %request.protocol, remote = %request.remote, "publisher takes the stream over");
+            old.ended.cancel();
+        }
+        let sink = Arc::new(PackagerSink {
+            stream: stream.clone(),
+            generation,
+        });
+        let config = LiveSessionConfig {
+            stream: name.clone(),
+            segmenter: SegmenterConfig {
+                part_target: self.settings.part_duration,
+                segment_target: self.settings.segment_duration,
+            },
+        };
+        let previous = inner.thread.take();
+        let thread = spawn_live_session(config, subscriber, sink, previous).map_err(|e| {
+            tracing::error!(error = %e, "cannot start a session thread");
+            PublishRejected::Unavailable("server cannot start a session".into())
+        })?;
+        inner.thread = Some(thread);
+        inner.last_error = None;
+        inner.last_protocol = Some(request.protocol);
+        inner.session = Some(ActiveSession {
+            protocol: request.protocol,
+            started: Instant::now(),
+            ended: ended.clone(),
+            hub: publisher.stats(),
+            bitrate: None,
+            last_sample: (Instant::now(), 0),
+        });
+        drop(inner);
+        Ok(PublishGrant {
+            stream_name: name,
+            publisher,
+            ended,
+        })
+    }
+
+    /// Updates each live session's ingest bitrate; run about once a second.
+    pub fn sample_bitrates(&self) {
+        for stream in self.streams().values() {
+            let mut inner = stream.lock();
+            if let Some(s) = inner.session.as_mut() {
+                let now = Instant::now();
+                let bytes = s.hub.bytes_in.load(Ordering::Relaxed);
+                let (then, before) = s.last_sample;
+                let secs = now.duration_since(then).as_secs_f64();
+                if secs >= 0.5 {
+                    let rate = ((bytes - before) as f64 * 8.0 / secs) as u64;
+                    // Smooth over a few seconds.
+                    s.bitrate = Some(s.bitrate.map_or(rate, |old| (old * 3 + rate) / 4));
+                    s.last_sample = (now, bytes);
+                }
+            }
+        }
+    }
+
+    /// Ends every stream (EXT-X-ENDLIST) and waits for the session threads: for shutdown.
+    pub fn end_all(&self) {
+        let streams: Vec<Arc<LiveStream>> = self.streams().values().cloned().collect();
+        for stream in streams {
+            let thread = {
+                let mut inner = stream.lock();
+                if let Some(s) = inner.session.take() {
+                    s.ended.cancel();
+                }
+                inner.generation += 1;
+                inner.thread.take()
+            };
+            if let Some(thread) = thread {
+                thread.join();
+            }
+            stream.packager.end();
+        }
+    }
+}
+
+impl PublishAuthority for LiveRegistry {
+    fn publish<'a>(
+        &'a self,
+        request: PublishRequest,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<PublishGrant, PublishRejected>> + Send + 'a>,
+    > {
+        Box::pin(self.grant(request))
+    }
+}
+
+impl PackagerDirectory for LiveRegistry {
+    fn packager(&self, stream: &str) -> Option<Arc<StreamPackager>> {
+        self.streams().get(stream).map(|s| s.packager.clone())
+    }
+}
+
+impl LiveView for LiveRegistry {
+    fn status(&self, name: &str) -> LiveStatus {
+        let Some(stream) = self.streams().get(name).cloned() else {
+            return LiveStatus::offline();
+        };
+        let mut status = LiveStatus::offline();
+        {
+            let inner = stream.lock();
+            status.last_error = inner.last_error.clone();
+            status.protocol = inner.last_protocol.map(|p| p.to_string());
+            if let Some(s) = &inner.session {
+                status.state = "live";
+                status.uptime_seconds = Some(s.started.elapsed().as_secs());
+                status.ingest_bitrate_bps = s.bitrate;
+                status.frames_skipped = s.hub.frames_skipped.load(Ordering::Relaxed);
+            }
+        }
+        stream.packager.with_state(|state| {
+            if state.phase != Phase::Live {
+                return;
+            }
+            for r in &state.renditions {
+                let kind = match r.meta.kind {
+                    TrackKind::Video => "video",
+                    TrackKind::Audio => "audio",
+                };
+                if kind == "video" && status.video_codec.is_none() {
+                    status.video_codec = Some(r.meta.codecs.clone());
+                }
+                if kind == "audio" && status.audio_codec.is_none() {
+                    status.audio_codec = Some(r.meta.codecs.clone());
+                }
+                status.renditions.push(RenditionStatus {
+                    id: r.meta.id.clone(),
+                    kind,
+                    codecs: r.meta.codecs.clone(),
+                    width: r.meta.resolution.map(|(w, _)| w),
+                    height: r.meta.resolution.map(|(_, h)| h),
+                    frame_rate: r.meta.frame_rate,
+                    bitrate_bps: r.measured_bitrate().map(|(_, avg)| avg),
+                });
+            }
+        });
+        status
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        let streams: Vec<Arc<LiveStream>> = self.streams().values().cloned().collect();
+        let live = streams
+            .iter()
+            .filter(|s| s.lock().session.is_some())
+            .count();
+        let _ = writeln!(
+            out,
+            "# TYPE oxcast_live_streams gauge\noxcast_live_streams {live}"
+        );
+        let _ = writeln!(out, "# TYPE oxcast_part_ready_seconds summary");
+        for s in &streams {
+            let (q, n) = s.part_delay.quantiles(&[0.5, 0.99]);
+            if let [p50, p99] = q[..] {
+                let name = &s.name;
+                let _ = writeln!(
+                    out,
+                    "oxcast_part_ready_seconds{{stream=\"{name}\",quantile=\"0.5\"}} {:.6}",
+                    p50.as_secs_f64()
+                );
+                let _ = writeln!(
+                    out,
+                    "oxcast_part_ready_seconds{{stream=\"{name}\",quantile=\"0.99\"}} {:.6}",
+                    p99.as_secs_f64()
+                );
+                let _ = writeln!(
+                    out,
+                    "oxcast_part_ready_seconds_count{{stream=\"{name}\"}} {n}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# TYPE oxcast_ingest_frames_total counter\n# TYPE oxcast_ingest_frames_skipped_total counter"
+        );
+        for s in &streams {
+            if let Some(session) = &s.lock().session {
+                let name = &s.name;
+                let _ = writeln!(
+                    out,
+                    "oxcast_ingest_frames_total{{stream=\"{name}\"}} {}",
+                    session.hub.frames_in.load(Ordering::Relaxed)
+                );
+                let _ = writeln!(
+                    out,
+                    "oxcast_ingest_frames_skipped_total{{stream=\"{name}\"}} {}",
+                    session.hub.frames_skipped.load(Ordering::Relaxed)
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! `oxcast serve`: open the store, bind the listeners, run until Ctrl-C, shut down cleanly.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use oxcast_api::{AppState, PublicUrls, StreamStore};
+use oxcast_ingest::rtmp::{self, RtmpConfig};
+use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::live::{LiveRegistry, LiveSettings};
+
+/// Opens the database configured in `config`, creating the data directory.
+pub async fn open_store(config: &Config) -> anyhow::Result<StreamStore> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    StreamStore::open(&config.database_url())
+        .await
+        .context("opening the database")
+}
+
+/// The configured admin token, or the one generated into the data directory on first start.
+fn admin_token(config: &Config) -> anyhow::Result<String> {
+    if let Some(token) = &config.admin_token {
+        return Ok(token.clone());
+    }
+    let path = config.data_dir.join("admin-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_owned());
+    }
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("adm_{}", hex::encode(bytes));
+    write_private(&path, &token)?;
+    Ok(token)
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// Runs the server until `shutdown` is cancelled (or Ctrl-C when `handle_signals`).
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    oxcast_transcode::init().context("GStreamer")?;
+    let store = open_store(&config).await?;
+    let token = admin_token(&config)?;
+
+    // A fresh install gets one stream, so the first start prints a key that works.
+    let mut new_default_key = None;
+    if store.count().await? == 0 {
+        let created = store.create(&config.default_stream).await?;
+        new_default_key = Some(created.key);
+    }
+
+    let http = TcpListener::bind(config.http)
+        .await
+        .with_context(|| format!("binding HTTP on {}", config.http))?;
+    let rtmp_listener = TcpListener::bind(config.rtmp)
+        .await
+        .with_context(|| format!("binding RTMP on {}", config.rtmp))?;
+    let http_addr = http.local_addr()?;
+    let rtmp_addr = rtmp_listener.local_addr()?;
+    let host = config
+        .public_host
+        .clone()
+        .unwrap_or_else(|| "localhost".into());
+    let urls = PublicUrls {
+        http: format!("http://{host}:{}", http_addr.port()),
+        rtmp: format!("rtmp://{host}:{}/live", rtmp_addr.port()),
+    };
+
+    let registry = LiveRegistry::new(
+        store.clone(),
+        LiveSettings {
+            part_duration: config.live.part_duration(),
+            segment_duration: config.live.segment_duration(),
+            window: config.live.window(),
+            offline_grace: config.live.offline_grace(),
+        },
+        shutdown.clone(),
+    );
+    let tracker = TaskTracker::new();
+
+    tracker.spawn(rtmp::run(
+        rtmp_listener,
+        registry.clone(),
+        RtmpConfig::default(),
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    let sampler = registry.clone();
+    let sampler_stop = shutdown.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                () = sampler_stop.cancelled() => break,
+                _ = tick.tick() => sampler.sample_bitrates(),
+            }
+        }
+    });
+
+    let state = AppState {
+        store,
+        live: registry.clone(),
+        admin_token: token.clone().into(),
+        urls: urls.clone(),
+    };
+    let app = oxcast_api::app(state, registry.clone());
+    let http_stop = shutdown.clone();
+    tracker.spawn(async move {
+        let served = axum::serve(http, app)
+            .with_graceful_shutdown(http_stop.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    tracker.close();
+
+    print_banner(
+        &config,
+        &urls,
+        http_addr,
+        rtmp_addr,
+        new_default_key.as_ref().map(|k| k.as_str()),
+        &token,
+    );
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down");
+    let registry_for_end = registry.clone();
+    tokio::task::spawn_blocking(move || registry_for_end.end_all()).await?;
+    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close within 10 s");
+    }
+    Ok(())
+}
+
+fn print_banner(
+    config: &Config,
+    urls: &PublicUrls,
+    http: std::net::SocketAddr,
+    rtmp: std::net::SocketAddr,
+    new_key: Option<&str>,
+    admin_token: &str,
+) {
+    let name = &config.default_stream;
+    let key_line = match new_key {
+        Some(key) => key.to_owned(),
+        None => format!(
+            "(shown only when created; get a new one with `oxcast stream rotate-key {name}`)"
+        ),
+    };
+    println!(
+        "\noxcast is running (HTTP {http}, RTMP {rtmp}, data in {data}).\n\n\
+         Streamer: OBS > Settings > Stream\n\
+         \x20 Service:     Custom...\n\
+         \x20 Server:      {rtmp_url}\n\
+         \x20 Stream Key:  {key_line}\n\
+         \x20 Output:      H.264 + AAC; Keyframe Interval 1 s (or 2 s); for the lowest latency also\n\
+         \x20              x264 Tune \"zerolatency\" (no B-frames).\n\n\
+         Viewer:\n\
+         \x20 Player:      {http_url}/watch/{name}\n\
+         \x20 LL-HLS:      {http_url}/live/{name}/index.m3u8\n\n\
+         Admin API token (Authorization: Bearer ...): {admin_token}\n\
+         \x20 New stream: curl -X POST -H 'Authorization: Bearer {admin_token}' -H 'Content-Type: application/json' \\\n\
+         \x20             -d '{{\"name\":\"studio\"}}' {http_url}/api/streams\n\
+         \x20 or:         oxcast stream create studio --data-dir {data}\n",
+        data = config.data_dir.display(),
+        rtmp_url = urls.rtmp,
+        http_url = urls.http,
+    );
+}
