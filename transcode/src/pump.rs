@@ -68,6 +68,8 @@ struct Running {
     segmenter: Segmenter,
     /// Publisher DTS that maps to pipeline time zero.
     base_ns: i64,
+    /// Last DTS and frame interval per track (video, audio), for buffer durations.
+    cadence: [(Option<i64>, i64); 2],
 }
 
 struct Pump {
@@ -146,10 +148,22 @@ impl Pump {
         running
             .timeline
             .record_arrival(kind, pts as u64, frame.received_at);
+        // cmafmux gives the last sample of a part the buffer's duration: without one it writes 0
+        // and the next sample repeats a DTS. A frame's true duration is only known when the next
+        // one arrives, so use the track's current interval (exact at a constant frame rate).
+        let cadence = &mut running.cadence[usize::from(kind == MediaKind::Audio)];
+        if let Some(last) = cadence.0
+            && dts > last
+        {
+            cadence.1 = (dts - last).min(200_000_000);
+        }
+        cadence.0 = Some(dts);
+        let duration = cadence.1;
         let mut buffer = gst::Buffer::from_slice(frame.payload);
         if let Some(b) = buffer.get_mut() {
             b.set_pts(gst::ClockTime::from_nseconds(pts as u64));
             b.set_dts(gst::ClockTime::from_nseconds(dts as u64));
+            b.set_duration(gst::ClockTime::from_nseconds(duration as u64));
             if !frame.keyframe {
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
@@ -209,6 +223,7 @@ impl Pump {
                     timeline,
                     segmenter: Segmenter::new(self.config.segmenter),
                     base_ns: frame.dts.as_nanos(),
+                    cadence: [(None, 33_333_333), (None, self.audio_frame_ns())],
                 });
                 tracing::info!(stream = %self.config.stream, renditions = renditions.len(), "packaging started");
                 true
@@ -218,6 +233,16 @@ impl Pump {
                 self.fail(&err.to_string());
                 false
             }
+        }
+    }
+
+    /// Duration of one audio frame (AAC: 1024 samples; Opus: 20 ms).
+    fn audio_frame_ns(&self) -> i64 {
+        match &self.audio {
+            Some(a) if a.codec == oxcast_media::Codec::Aac && a.sample_rate > 0 => {
+                1024 * 1_000_000_000 / i64::from(a.sample_rate)
+            }
+            _ => 20_000_000,
         }
     }
 

@@ -8,6 +8,16 @@
 //! - audio is cut into segments at its first frame at or after the presentation time of the
 //!   video keyframe that started the segment, so msn N covers the same time on every rendition.
 //!
+//! With B-frames, a part may only start at a closed reorder boundary: a frame before which
+//! exactly the frames displayed earlier have been decoded. cmafmux (0.14) writes each chunk's
+//! `tfdt` as the chunk's earliest PTS and derives the rest from DTS deltas, so the timeline is
+//! only consistent if every chunk's earliest PTS minus its first DTS equals the stream's reorder
+//! delay, which holds exactly at such boundaries. With reorder delay `D` (the keyframe's PTS-DTS),
+//! frame `f` is a boundary iff every PTS decoded before it is below `dts(f) + D`. Parts end at the
+//! last boundary that keeps them within the target, expecting the next boundary as far away as the
+//! widest of the last few gaps (encoders repeat their mini-GOP pattern). When boundaries come every
+//! four frames at 30 fps, parts are 133 ms: the part target cannot be met more closely there. Without B-frames every frame is a boundary.
+//!
 //! With B-frames a part's presentation span is not its decode span: the last part of a GOP ends
 //! at the next keyframe's PTS (one reorder delay after its DTS) and comes out up to a frame
 //! longer than the target, the first part of the next GOP as much shorter. The packager clamps
@@ -71,9 +81,26 @@ impl TrackState {
     }
 }
 
+/// Finds closed reorder boundaries and learns how far apart they are.
+#[derive(Debug)]
+struct Safety {
+    frames_since_safe: u32,
+    /// Distances, in frames, between the last few boundaries (1 without B-frames).
+    recent_gaps: [u32; 4],
+    next_gap_slot: usize,
+    /// Highest PTS decoded so far.
+    max_pts: Option<i64>,
+    /// PTS - DTS of the last keyframe.
+    reorder_delay: i64,
+}
+
+/// Safe frames further apart than this are treated as this far (bounds the look-ahead).
+const MAX_SAFE_GAP: u32 = 8;
+
 #[derive(Debug)]
 pub struct Segmenter {
     config: SegmenterConfig,
+    safety: Safety,
     segment_start: Option<i64>,
     video: TrackState,
     audio: TrackState,
@@ -86,6 +113,13 @@ impl Segmenter {
     pub fn new(config: SegmenterConfig) -> Self {
         Self {
             config,
+            safety: Safety {
+                frames_since_safe: 0,
+                recent_gaps: [1; 4],
+                next_gap_slot: 0,
+                max_pts: None,
+                reorder_delay: 0,
+            },
             segment_start: None,
             video: TrackState::default(),
             audio: TrackState::default(),
@@ -101,20 +135,44 @@ impl Segmenter {
     /// first frame must be a keyframe.
     pub fn on_video(&mut self, dts: i64, pts: i64, keyframe: bool) -> Split {
         let part_target = self.part_target_ns();
-        let full = self.video.part_full(dts, part_target, 33_333_333);
+        self.video.part_full(dts, part_target, 33_333_333);
+        let frame = self.video.frame_ns.unwrap_or(33_333_333);
+        if keyframe {
+            self.safety.reorder_delay = (pts - dts).max(0);
+        }
+        let safe = keyframe
+            || self
+                .safety
+                .max_pts
+                .is_none_or(|max| max + frame / 2 <= dts + self.safety.reorder_delay);
+        self.safety.max_pts = Some(self.safety.max_pts.map_or(pts, |m| m.max(pts)));
+        if safe {
+            let gap = (self.safety.frames_since_safe + 1).min(MAX_SAFE_GAP);
+            if self.segment_start.is_some() {
+                self.safety.recent_gaps[self.safety.next_gap_slot] = gap;
+                self.safety.next_gap_slot =
+                    (self.safety.next_gap_slot + 1) % self.safety.recent_gaps.len();
+            }
+            self.safety.frames_since_safe = 0;
+        } else {
+            self.safety.frames_since_safe += 1;
+        }
         let Some(segment_start) = self.segment_start else {
             self.segment_start = Some(dts);
             self.video.part_start = Some(dts);
             return Split::None;
         };
-        let half_frame = self.video.frame_ns.unwrap_or(33_333_333) / 2;
         let segment_target = self.config.segment_target.as_nanos() as i64;
-        if keyframe && dts - segment_start >= segment_target - half_frame {
+        let part_start = self.video.part_start.unwrap_or(dts);
+        // Waiting for the next safe frame would take the part to about here:
+        let gap = self.safety.recent_gaps.iter().copied().max().unwrap_or(1);
+        let next_safe_end = dts + i64::from(gap) * frame;
+        if keyframe && dts - segment_start >= segment_target - frame / 2 {
             self.segment_start = Some(dts);
             self.video.part_start = Some(dts);
             self.audio_segment_at = Some(pts);
             Split::Segment
-        } else if full {
+        } else if safe && dts > part_start && next_safe_end - part_start > part_target + SLACK_NS {
             self.video.part_start = Some(dts);
             Split::Part
         } else {
@@ -193,6 +251,53 @@ mod tests {
                 part_start = dts;
             }
         }
+    }
+
+    /// Decode order of an x264-like stream (I, then mini-GOPs P B B, reorder delay 2 frames),
+    /// as (display index, keyframe) per decoded frame.
+    fn ibbp_decode_order(frames: usize) -> Vec<(i64, bool)> {
+        let mut out = vec![(0i64, true)];
+        let mut n = 1i64;
+        while out.len() < frames {
+            // P n+2 is decoded before the two B-frames it follows in display order.
+            out.extend([(n + 2, false), (n, false), (n + 1, false)]);
+            n += 3;
+        }
+        out.truncate(frames);
+        out
+    }
+
+    #[test]
+    fn b_frame_streams_split_only_at_closed_reorder_boundaries() {
+        let f = 33_333_333i64;
+        let order = ibbp_decode_order(120);
+        let mut s = Segmenter::new(SegmenterConfig {
+            part_target: Duration::from_millis(200),
+            segment_target: Duration::from_secs(10),
+        });
+        let mut splits = Vec::new();
+        for (i, (display, key)) in order.iter().enumerate() {
+            let dts = i as i64 * f;
+            let pts = (display + 2) * f;
+            if s.on_video(dts, pts, *key) != Split::None {
+                // Frames decoded before i are exactly those displayed before it.
+                let before: Vec<i64> = order[..i].iter().map(|(d, _)| *d).collect();
+                let after_min = order[i..].iter().map(|(d, _)| *d).min().unwrap();
+                assert!(
+                    before.iter().all(|d| *d < after_min),
+                    "split at decode index {i} is not a boundary"
+                );
+                splits.push(i);
+            }
+        }
+        let lengths: Vec<usize> = splits.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(splits.len() >= 15, "{splits:?}");
+        // Boundaries every 3 frames: parts of 6 frames (200 ms), never more.
+        assert!(lengths.iter().all(|l| *l <= 6), "{lengths:?}");
+        assert!(
+            lengths.iter().filter(|l| **l == 6).count() >= lengths.len() - 2,
+            "{lengths:?}"
+        );
     }
 
     #[test]

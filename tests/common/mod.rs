@@ -1,0 +1,426 @@
+//! Shared harness for end-to-end tests: a real `oxcast serve` process on loopback ports, real
+//! ffmpeg/GStreamer publishers, and helpers to read what it serves.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A running server, killed on drop.
+pub struct Server {
+    child: Child,
+    pub http: String,
+    pub rtmp: String,
+    pub default_key: String,
+    pub data_dir: tempfile::TempDir,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `oxcast serve` on ephemeral ports with short timings suited to tests.
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxcast"));
+        cmd.args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--rtmp",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir.path())
+        .env("OXCAST_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("OXCAST_SEGMENT_DURATION_MS", "1000")
+        .env("OXCAST_OFFLINE_GRACE_SECONDS", "3")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn oxcast");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if std::env::var_os("OXCAST_TEST_VERBOSE").is_some() {
+                    eprintln!("[server] {line}");
+                }
+                if let Ok(mut l) = log_writer.lock() {
+                    l.push_str(&line);
+                    l.push('\n');
+                }
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut http, mut rtmp, mut key) = (None, None, None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http.is_none() || key.is_none() {
+            assert!(Instant::now() < deadline, "server did not print its banner");
+            let Some(Ok(line)) = lines.next() else {
+                panic!("server exited early:\n{}", log.lock().unwrap())
+            };
+            if let Some(rest) = line.strip_prefix("oxcast is running (HTTP ") {
+                let mut parts = rest.split(", RTMP ");
+                http = parts.next().map(str::to_owned);
+                rtmp = parts
+                    .next()
+                    .and_then(|r| r.split(',').next())
+                    .map(str::to_owned);
+            }
+            if let Some(k) = line.trim().strip_prefix("Stream Key:") {
+                key = Some(k.trim().to_owned());
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server {
+            child,
+            http: format!("http://{}", http.unwrap()),
+            rtmp: format!("rtmp://{}/live", rtmp.unwrap()),
+            default_key: key.unwrap(),
+            data_dir,
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.http)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A publisher process, killed on drop.
+pub struct Publisher(pub Child);
+
+impl Publisher {
+    /// Waits up to `timeout` for the process to exit; its status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// ffmpeg pushing `seconds` of 640x360@30 test video (1 s GOP) and 48 kHz AAC in real time.
+pub fn ffmpeg_push(url: &str, seconds: u32, extra_video_args: &[&str]) -> Publisher {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size=640x360:rate=30:duration={seconds}"),
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency=440:sample_rate=48000:duration={seconds}"),
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "30",
+            "-keyint_min",
+            "30",
+            "-sc_threshold",
+            "0",
+        ])
+        .args(["-pix_fmt", "yuv420p", "-b:v", "1500k"])
+        .args(extra_video_args)
+        .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    Publisher(cmd.spawn().expect("spawn ffmpeg"))
+}
+
+/// GStreamer's rtmp2sink pushing test video + AAC (flvmux repeats onMetaData).
+pub fn gst_push(url: &str, seconds: u32) -> Publisher {
+    let frames = seconds * 30;
+    let buffers = seconds * 48000 / 1024;
+    let pipeline = format!(
+        "videotestsrc is-live=true num-buffers={frames} pattern=ball ! video/x-raw,format=I420,width=480,height=270,framerate=30/1 \
+         ! x264enc tune=zerolatency speed-preset=veryfast key-int-max=30 bitrate=800 ! h264parse ! queue ! mux. \
+         audiotestsrc is-live=true num-buffers={buffers} samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 \
+         ! avenc_aac ! aacparse ! queue ! mux. \
+         flvmux name=mux streamable=true ! rtmp2sink location={url}"
+    );
+    let mut cmd = Command::new("gst-launch-1.0");
+    cmd.arg("-q")
+        .args(pipeline.split_whitespace())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
+    Publisher(cmd.spawn().expect("spawn gst-launch-1.0"))
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// GETs `url` until it answers 200 or `timeout` passes.
+pub fn get_when_ready(url: &str, timeout: Duration) -> reqwest::blocking::Response {
+    let c = client();
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(r) = c.get(url).send()
+            && r.status().is_success()
+        {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "{url} never became available");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn get_text(url: &str) -> (u16, String) {
+    let r = client().get(url).send().expect("request");
+    (r.status().as_u16(), r.text().unwrap_or_default())
+}
+
+pub fn get_bytes(url: &str) -> Vec<u8> {
+    let r = client().get(url).send().expect("request");
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    r.bytes().expect("body").to_vec()
+}
+
+/// Attribute lists of every `#EXT-X-PART` (in order) and the other LL-HLS tags of a playlist.
+#[derive(Debug, Default)]
+pub struct LowLatencyTags {
+    pub parts: Vec<Part>,
+    pub preload_hint: Option<String>,
+    pub rendition_reports: Vec<String>,
+    pub server_control: Option<String>,
+    pub part_target: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub uri: String,
+    pub duration: f64,
+    pub independent: bool,
+}
+
+pub fn attr<'a>(list: &'a str, name: &str) -> Option<&'a str> {
+    list.split(',')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .map(|v| v.trim_matches('"'))
+}
+
+/// Reads the LL-HLS tags that m3u8-rs keeps as unknown tags (it also drops the ones after the
+/// last complete segment, so this reads the text).
+pub fn low_latency_tags(text: &str) -> LowLatencyTags {
+    let mut out = LowLatencyTags::default();
+    for line in text.lines() {
+        if let Some(a) = line.strip_prefix("#EXT-X-PART:") {
+            out.parts.push(Part {
+                uri: attr(a, "URI").expect("part URI").to_owned(),
+                duration: attr(a, "DURATION")
+                    .expect("part DURATION")
+                    .parse()
+                    .expect("number"),
+                independent: attr(a, "INDEPENDENT") == Some("YES"),
+            });
+        } else if let Some(a) = line.strip_prefix("#EXT-X-PRELOAD-HINT:") {
+            out.preload_hint = attr(a, "URI").map(str::to_owned);
+        } else if let Some(a) = line.strip_prefix("#EXT-X-RENDITION-REPORT:") {
+            out.rendition_reports.push(a.to_owned());
+        } else if let Some(a) = line.strip_prefix("#EXT-X-SERVER-CONTROL:") {
+            out.server_control = Some(a.to_owned());
+        } else if let Some(a) = line.strip_prefix("#EXT-X-PART-INF:") {
+            out.part_target = attr(a, "PART-TARGET").and_then(|v| v.parse().ok());
+        }
+    }
+    out
+}
+
+pub fn parse_media(text: &str) -> m3u8_rs::MediaPlaylist {
+    match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+        Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p,
+        other => panic!("not a media playlist: {other:?}\n{text}"),
+    }
+}
+
+pub fn parse_master(text: &str) -> m3u8_rs::MasterPlaylist {
+    match m3u8_rs::parse_playlist_res(text.as_bytes()) {
+        Ok(m3u8_rs::Playlist::MasterPlaylist(p)) => p,
+        other => panic!("not a multivariant playlist: {other:?}\n{text}"),
+    }
+}
+
+/// What ffprobe says about one stream of a file.
+#[derive(Debug)]
+pub struct Probe {
+    pub codec: String,
+    pub width: Option<u64>,
+    pub height: Option<u64>,
+    /// Samples in the file (what the packager wrote).
+    pub packets: u64,
+    /// Samples flagged as sync samples.
+    pub key_packets: u64,
+    pub first_packet_key: bool,
+    /// Frames the decoder produced (a B-frame stream cut at a segment boundary withholds up to
+    /// its reorder depth).
+    pub frames: u64,
+    pub duration: f64,
+}
+
+/// Decodes every frame of `path` with ffprobe.
+pub fn probe(path: &Path) -> Probe {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_packets",
+            "-show_frames",
+            "-show_streams",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("run ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
+    let stream = &v["streams"][0];
+    // Asked for both, ffprobe interleaves them in one array tagged by "type".
+    let both = v["packets_and_frames"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let of_type = |t: &str| {
+        both.iter()
+            .filter(|e| e["type"] == t)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (packets, frames) = (of_type("packet"), of_type("frame"));
+    let key = |p: &serde_json::Value| p["flags"].as_str().is_some_and(|f| f.starts_with('K'));
+    let times: Vec<f64> = packets
+        .iter()
+        .filter_map(|p| p["pts_time"].as_str()?.parse().ok())
+        .collect();
+    let duration = match (
+        times.iter().cloned().reduce(f64::min),
+        times.iter().cloned().reduce(f64::max),
+    ) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    };
+    Probe {
+        codec: stream["codec_name"].as_str().unwrap_or_default().to_owned(),
+        width: stream["width"].as_u64(),
+        height: stream["height"].as_u64(),
+        packets: packets.len() as u64,
+        key_packets: packets.iter().filter(|p| key(p)).count() as u64,
+        first_packet_key: packets.first().is_some_and(key),
+        frames: frames.len() as u64,
+        duration,
+    }
+}
+
+/// Writes `chunks` into one file under `dir` and returns its path.
+pub fn write_file(dir: &Path, name: &str, chunks: &[Vec<u8>]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, chunks.concat()).expect("write");
+    path
+}
+
+/// Creates a stream through the CLI; returns its key (the last line of output).
+pub fn cli_create_stream(data_dir: &Path, name: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_oxcast"))
+        .args(["stream", "create", name, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run oxcast stream create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .lines()
+        .last()
+        .expect("a line")
+        .trim()
+        .to_owned()
+}
