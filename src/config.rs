@@ -245,8 +245,10 @@ mod tests {
         let mut c = Config::default();
         c.live.segment_duration_ms = 300;
         assert!(c.validate().is_err());
-        let mut c = Config::default();
-        c.default_stream = "no/slash".into();
+        let c = Config {
+            default_stream: "no/slash".into(),
+            ..Config::default()
+        };
         assert!(c.validate().is_err());
         assert!(Config::from_toml("unknown_key = 1").is_err());
     }

@@ -1,5 +1,7 @@
 //! RTMP in, LL-HLS out, with real publishers (ffmpeg, GStreamer's rtmp2sink) and a real server.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -190,12 +192,7 @@ fn ffmpeg_push_serves_spec_shaped_decodable_ll_hls() {
     assert!((a.duration - 1.0).abs() < 0.1, "{a:?}");
 
     // Status API.
-    let status: serde_json::Value = client()
-        .get(server.url("/api/streams/main"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let status: serde_json::Value = stream_status(&server, "main");
     assert_eq!(status["state"], "live");
     assert_eq!(status["protocol"], "rtmp");
     assert_eq!(status["renditions"][0]["width"], 640);
@@ -255,12 +252,7 @@ fn wrong_key_is_rejected_and_the_connection_closed() {
         server.log()
     );
     assert_eq!(get_text(&server.url("/live/main/index.m3u8")).0, 404);
-    let status: serde_json::Value = client()
-        .get(server.url("/api/streams/main"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let status: serde_json::Value = stream_status(&server, "main");
     assert_eq!(status["state"], "offline");
 }
 
@@ -304,12 +296,7 @@ fn a_second_publisher_takes_over_then_the_stream_ends() {
     });
     assert!(parse_media(&ended).end_list);
     assert!(!ended.contains("PRELOAD-HINT"));
-    let status: serde_json::Value = client()
-        .get(server.url("/api/streams/main"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let status: serde_json::Value = stream_status(&server, "main");
     assert_eq!(status["state"], "offline");
 }
 
@@ -338,12 +325,7 @@ fn reconnect_within_grace_continues_the_playlist() {
 
 #[test]
 fn sigterm_shuts_down_cleanly() {
-    let server = Server::start();
-    let _pusher = ffmpeg_push(&format!("{}/{}", server.rtmp, server.default_key), 30, &[]);
-    get_when_ready(
-        &server.url("/live/main/index.m3u8"),
-        Duration::from_secs(20),
-    );
+    let (server, _pusher) = live_server(30, &[]);
     let status = server.stop();
     assert!(status.success(), "{status:?}");
 }

@@ -72,7 +72,7 @@ async fn create(
     body: Result<Json<CreateStream>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedStream>), AppError> {
     require_admin(&state, &headers)?;
-    let Json(body) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let Json(body) = body?;
     let created = state.store.create(&body.name).await?;
     tracing::info!(stream = %created.name, "stream created");
     Ok((

@@ -1,5 +1,7 @@
 //! The origin's HTTP behaviour, driven through `tower::ServiceExt::oneshot` on a paused clock.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -64,8 +66,8 @@ fn push(p: &StreamPackager, index: usize, marker: u8) {
             PartIn {
                 data: Bytes::from(vec![marker; 10]),
                 duration: Duration::from_millis(200),
-                independent: index % 5 == 0,
-                segment_start: index % 5 == 0,
+                independent: index.is_multiple_of(5),
+                segment_start: index.is_multiple_of(5),
                 program_date_time: SystemTime::now(),
             },
         );

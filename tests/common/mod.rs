@@ -224,6 +224,31 @@ pub fn gst_push(url: &str, seconds: u32) -> Publisher {
     Publisher(cmd.spawn().expect("spawn gst-launch-1.0"))
 }
 
+/// A server with an ffmpeg publisher on its default stream, once the stream is playable.
+pub fn live_server(seconds: u32, extra_video_args: &[&str]) -> (Server, Publisher) {
+    let server = Server::start();
+    let publisher = ffmpeg_push(
+        &format!("{}/{}", server.rtmp, server.default_key),
+        seconds,
+        extra_video_args,
+    );
+    get_when_ready(
+        &server.url("/live/main/index.m3u8"),
+        Duration::from_secs(20),
+    );
+    (server, publisher)
+}
+
+/// `GET /api/streams/NAME` as JSON.
+pub fn stream_status(server: &Server, name: &str) -> serde_json::Value {
+    client()
+        .get(server.url(&format!("/api/streams/{name}")))
+        .send()
+        .expect("request")
+        .json()
+        .expect("json")
+}
+
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(20))

@@ -70,6 +70,26 @@ struct Running {
     base_ns: i64,
     /// Last DTS and frame interval per track (video, audio), for buffer durations.
     cadence: [(Option<i64>, i64); 2],
+    last_keyframe_dts: Option<i64>,
+    warned_long_gop: bool,
+}
+
+impl Running {
+    /// Segments can only start at keyframes: tell the streamer once if theirs are too sparse.
+    fn warn_on_long_gop(&mut self, dts: i64, config: &LiveSessionConfig) {
+        if let Some(last) = self.last_keyframe_dts.replace(dts) {
+            let gop = Duration::from_nanos((dts - last).max(0) as u64);
+            if !self.warned_long_gop && gop > config.segmenter.segment_target * 2 {
+                self.warned_long_gop = true;
+                tracing::warn!(
+                    stream = %config.stream,
+                    keyframe_interval = ?gop,
+                    segment_target = ?config.segmenter.segment_target,
+                    "keyframes are too far apart: segments grow to the keyframe interval; set the encoder's keyframe interval to 1 or 2 s"
+                );
+            }
+        }
+    }
 }
 
 struct Pump {
@@ -137,6 +157,9 @@ impl Pump {
         if dts < 0 || pts < 0 {
             // Audio captured just before the first keyframe: not part of this session's timeline.
             return;
+        }
+        if kind == MediaKind::Video && frame.keyframe {
+            running.warn_on_long_gop(dts, &self.config);
         }
         let split = match kind {
             MediaKind::Video => running.segmenter.on_video(dts, pts, frame.keyframe),
@@ -224,6 +247,8 @@ impl Pump {
                     segmenter: Segmenter::new(self.config.segmenter),
                     base_ns: frame.dts.as_nanos(),
                     cadence: [(None, 33_333_333), (None, self.audio_frame_ns())],
+                    last_keyframe_dts: None,
+                    warned_long_gop: false,
                 });
                 tracing::info!(stream = %self.config.stream, renditions = renditions.len(), "packaging started");
                 true

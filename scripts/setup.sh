@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what oxcast needs to build, run and test, if it is missing: Debian packages
+# (GStreamer, ffmpeg; Chromium and Node.js for the browser tests) and the npm packages of the
+# web player (hls.js is embedded into the binary at build time).
+#   scripts/setup.sh          build + run dependencies
+#   scripts/setup.sh --test   also what the test suite uses
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools ffmpeg)
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(chromium)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  # apt-get update fails at once while another apt holds the list lock: retry for a while.
+  for attempt in $(seq 1 30); do
+    if $sudo apt-get update -qq; then break; fi
+    echo "setup: apt-get update failed (attempt $attempt), retrying in 10 s" >&2
+    sleep 10
+  done
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo not found: install Rust 1.95 or newer (rustup.rs)" >&2; exit 1; }
+
+# The player's npm packages, exactly as locked.
+if [[ ! -f api/web/node_modules/.package-lock.json ]] || ! cmp -s api/web/package-lock.json api/web/node_modules/.oxcast-lock; then
+  npm ci --prefix api/web --no-audit --no-fund --loglevel=error
+  cp api/web/package-lock.json api/web/node_modules/.oxcast-lock
+fi

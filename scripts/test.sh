@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit tests, the crates' integration tests, and the end-to-end tests
+# that start real servers and push real streams with ffmpeg and GStreamer and play them in
+# headless Chromium. Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+# Backends used by later suites (chat over Redis, PostgreSQL storage); harmless until then.
+export OXCAST_TEST_REDIS_URL="${OXCAST_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+export OXCAST_TEST_DATABASE_URL="${OXCAST_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+# End-to-end tests encode video in real time: two at a time fit two cores.
+cargo test --workspace --locked -- --test-threads=2 "$@"
