@@ -5,22 +5,12 @@
 mod common;
 
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 
 #[test]
 fn chromium_plays_the_watch_page() {
-    let server = Server::start();
-    let _pusher = ffmpeg_push(
-        &format!("{}/{}", server.rtmp, server.default_key),
-        40,
-        &["-tune", "zerolatency"],
-    );
-    get_when_ready(
-        &server.url("/live/main/index.m3u8"),
-        Duration::from_secs(20),
-    );
+    let (server, _pusher) = live_server(40, &["-tune", "zerolatency"]);
     let out = Command::new("node")
         .args([
             "tests/browser/play.mjs",
