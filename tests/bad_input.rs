@@ -114,3 +114,47 @@ fn garbage_unsupported_codecs_and_bad_keys_do_not_disturb_a_live_stream() {
     assert_eq!(status["state"], "live");
     assert_eq!(status["frames_skipped"], 0);
 }
+
+#[test]
+fn hevc_av1_and_enhanced_rtmp_are_refused_by_name() {
+    let server = Server::start();
+    let addr = server
+        .rtmp
+        .trim_start_matches("rtmp://")
+        .trim_end_matches("/live")
+        .to_owned();
+    let cases: [(&[u8], &str); 3] = [
+        // Legacy FLV codec id 12 (HEVC as some encoders send it).
+        (
+            &[0x1c, 0x00, 0, 0, 0, 1, 2, 3],
+            "unsupported video codec HEVC",
+        ),
+        // Enhanced RTMP: IsExHeader bit, PacketTypeSequenceStart, FourCC.
+        (
+            &[0x90, b'h', b'v', b'c', b'1', 1, 2, 3],
+            "Enhanced RTMP video (hvc1) is not supported",
+        ),
+        (
+            &[0x90, b'a', b'v', b'0', b'1', 1, 2, 3],
+            "Enhanced RTMP video (av01) is not supported",
+        ),
+    ];
+    for (body, log_line) in cases {
+        let mut publisher = rtmp_client::RawPublisher::publish(&addr, &server.default_key)
+            .expect("publish accepted");
+        publisher.send_video(body, 0).expect("send");
+        assert!(
+            publisher.closed_by_server(Duration::from_secs(10)),
+            "{log_line}: connection must be closed"
+        );
+        assert!(
+            server.wait_for_log(log_line, Duration::from_secs(5)),
+            "{log_line}\n{}",
+            server.log()
+        );
+    }
+    // A key that is wrong is refused before any media.
+    assert!(rtmp_client::RawPublisher::publish(&addr, "sk_wrong").is_err());
+    assert_eq!(get_text(&server.url("/healthz")).0, 200);
+    assert!(!server.log().contains("panicked"));
+}

@@ -38,11 +38,15 @@ pub fn multivariant(state: &StreamState) -> Option<String> {
         .find(|r| r.meta.kind == TrackKind::Audio);
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     if let Some(a) = audio {
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{id}\",DEFAULT=YES,AUTOSELECT=YES,URI=\"{id}/index.m3u8\"",
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{id}\",DEFAULT=YES,AUTOSELECT=YES",
             id = a.meta.id
         );
+        if let Some(channels) = a.meta.channels {
+            let _ = write!(out, ",CHANNELS=\"{channels}\"");
+        }
+        let _ = writeln!(out, ",URI=\"{}/index.m3u8\"", a.meta.id);
     }
     let (audio_peak, audio_avg) = audio.map(rates).unwrap_or((0, 0));
     let mut videos: Vec<&Rendition> = state
@@ -346,7 +350,7 @@ mod tests {
             Some(30.0),
         );
         let text = multivariant(&s).unwrap();
-        assert!(text.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,URI=\"audio/index.m3u8\"\n"));
+        assert!(text.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/index.m3u8\"\n"), "{text}");
         // 1000 bytes per 200 ms part = 40 kbit/s per rendition; video + audio = 80 kbit/s.
         assert!(text.contains("#EXT-X-STREAM-INF:BANDWIDTH=80000,AVERAGE-BANDWIDTH=80000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720,FRAME-RATE=30.000,AUDIO=\"audio\"\nvideo/index.m3u8\n"), "{text}");
     }

@@ -28,6 +28,8 @@ pub struct RenditionMeta {
     pub bitrate: Option<u64>,
     pub resolution: Option<(u32, u32)>,
     pub frame_rate: Option<f64>,
+    /// Audio channel count (EXT-X-MEDIA CHANNELS).
+    pub channels: Option<u8>,
 }
 
 /// A part as the pipeline delivers it.
@@ -384,6 +386,7 @@ pub(crate) mod tests {
             bitrate: None,
             resolution: None,
             frame_rate: None,
+            channels: (kind == TrackKind::Audio).then_some(2),
         }
     }
 

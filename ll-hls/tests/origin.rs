@@ -38,6 +38,7 @@ fn setup() -> (axum::Router, Arc<StreamPackager>) {
             bitrate: None,
             resolution: None,
             frame_rate: None,
+            channels: None,
         },
         RenditionMeta {
             id: "audio".into(),
@@ -46,6 +47,7 @@ fn setup() -> (axum::Router, Arc<StreamPackager>) {
             bitrate: None,
             resolution: None,
             frame_rate: None,
+            channels: None,
         },
     ]);
     p.set_init(

@@ -30,6 +30,7 @@ impl CmafSink for PackagerSink {
                 bitrate: r.bitrate,
                 resolution: None,
                 frame_rate: None,
+                channels: r.channels,
             })
             .collect();
         self.stream.packager.start_session(metas);

@@ -2,6 +2,8 @@
 //! ffmpeg/GStreamer publishers, and helpers to read what it serves.
 #![allow(dead_code)]
 
+pub mod rtmp_client;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -15,6 +15,8 @@ pub struct RenditionInfo {
     pub codecs: String,
     /// Nominal bitrate when the pipeline sets one (encoded rungs); passthrough leaves it to measurement.
     pub bitrate: Option<u64>,
+    /// Audio channel count.
+    pub channels: Option<u8>,
 }
 
 /// Facts about a video rendition that are only known once its parser has seen the bitstream.

@@ -17,6 +17,8 @@ use crate::segmenter::{Segmenter, SegmenterConfig, Split};
 
 /// Time the muxers get to flush the last parts after the publisher left.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// How far a repeated decode time is moved forward.
+const NUDGE_NS: i64 = 1_000_000;
 /// A session whose pipeline fails more often than this stops transcoding until it ends.
 const MAX_PIPELINE_FAILURES: u32 = 5;
 
@@ -72,6 +74,7 @@ struct Running {
     cadence: [(Option<i64>, i64); 2],
     last_keyframe_dts: Option<i64>,
     warned_long_gop: bool,
+    warned_timestamps: bool,
 }
 
 impl Running {
@@ -152,11 +155,24 @@ impl Pump {
         if kind == MediaKind::Audio && !running.pipeline.has_audio() {
             return;
         }
-        let dts = frame.dts.as_nanos() - running.base_ns;
-        let pts = frame.pts.as_nanos() - running.base_ns;
+        let mut dts = frame.dts.as_nanos() - running.base_ns;
+        let mut pts = frame.pts.as_nanos() - running.base_ns;
         if dts < 0 || pts < 0 {
             // Audio captured just before the first keyframe: not part of this session's timeline.
             return;
+        }
+        // Decode times must strictly increase per track: the parsers treat a repeated timestamp
+        // as "none" and cmafmux then rejects the buffer. Some publishers repeat one under load.
+        if let Some(last) = running.cadence[usize::from(kind == MediaKind::Audio)].0
+            && dts <= last
+        {
+            let shift = last + NUDGE_NS - dts;
+            dts += shift;
+            pts += shift;
+            if !running.warned_timestamps {
+                running.warned_timestamps = true;
+                tracing::warn!(stream = %self.config.stream, ?kind, "publisher sent non-increasing timestamps; nudging them forward");
+            }
         }
         if kind == MediaKind::Video && frame.keyframe {
             running.warn_on_long_gop(dts, &self.config);
@@ -218,6 +234,7 @@ impl Pump {
             kind: MediaKind::Video,
             codecs: video.rfc6381_codec().unwrap_or_else(|| "avc1".into()),
             bitrate: None,
+            channels: None,
         }];
         if let Some(audio) = &self.audio {
             renditions.push(RenditionInfo {
@@ -225,6 +242,7 @@ impl Pump {
                 kind: MediaKind::Audio,
                 codecs: audio.rfc6381_codec(),
                 bitrate: None,
+                channels: Some(audio.channels),
             });
         }
         let timeline = Arc::new(Timeline::new(
@@ -249,6 +267,7 @@ impl Pump {
                     cadence: [(None, 33_333_333), (None, self.audio_frame_ns())],
                     last_keyframe_dts: None,
                     warned_long_gop: false,
+                    warned_timestamps: false,
                 });
                 tracing::info!(stream = %self.config.stream, renditions = renditions.len(), "packaging started");
                 true

@@ -47,11 +47,11 @@ impl CmafSink for Collector {
 }
 
 /// Encodes `seconds` of test video (30 fps, keyframe every 30 frames) and AAC audio.
-fn encode(seconds: u32) -> (VideoConfig, AudioConfig, Vec<Frame>) {
+fn encode(seconds: u32, bframes: u32) -> (VideoConfig, AudioConfig, Vec<Frame>) {
     oxcast_transcode::init().unwrap();
     let v = format!(
-        "videotestsrc num-buffers={} ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! x264enc key-int-max=30 tune=zerolatency speed-preset=ultrafast bframes=2 ! video/x-h264,profile=main ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false",
-        seconds * 30
+        "videotestsrc num-buffers={} ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 ! x264enc key-int-max=30 tune=zerolatency speed-preset=ultrafast bframes={bframes} ! video/x-h264,profile=main ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=sink sync=false",
+        seconds * 30,
     );
     let a = format!(
         "audiotestsrc num-buffers={} samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! audio/mpeg,stream-format=raw ! appsink name=sink sync=false",
@@ -114,7 +114,7 @@ fn run_encoder(desc: &str, codec: Codec) -> (gst::Caps, Vec<Frame>) {
 
 #[test]
 fn passthrough_session_cuts_aligned_parts_and_segments() {
-    let (video, audio, frames) = encode(5);
+    let (video, audio, frames) = encode(5, 2);
     let publisher = hub(4096);
     let sub = publisher.subscribe();
     let sink = Arc::new(Collector::default());
@@ -223,4 +223,49 @@ fn passthrough_session_cuts_aligned_parts_and_segments() {
             );
         }
     }
+}
+
+/// Some publishers repeat a timestamp under load; h264parse then emits a buffer without PTS and
+/// cmafmux refuses it. The session must keep going with every frame.
+#[test]
+fn repeated_publisher_timestamps_do_not_break_the_pipeline() {
+    let (video, audio, mut frames) = encode(3, 0);
+    let video_indices: Vec<usize> = frames
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.codec == Codec::H264)
+        .map(|(i, _)| i)
+        .collect();
+    for pair in video_indices.windows(2).skip(10).step_by(7) {
+        let (prev_dts, prev_pts) = (frames[pair[0]].dts, frames[pair[0]].pts);
+        if !frames[pair[1]].keyframe {
+            frames[pair[1]].dts = prev_dts;
+            frames[pair[1]].pts = prev_pts;
+        }
+    }
+    let publisher = hub(4096);
+    let sub = publisher.subscribe();
+    let sink = Arc::new(Collector::default());
+    let config = LiveSessionConfig {
+        stream: "dup".into(),
+        segmenter: SegmenterConfig::default(),
+    };
+    let session = oxcast_transcode::spawn_live_session(config, sub, sink.clone(), None).unwrap();
+    publisher.send_config(TrackConfig::Video(video));
+    publisher.send_config(TrackConfig::Audio(audio));
+    for f in frames {
+        publisher.send_frame(f);
+    }
+    drop(publisher);
+    session.join();
+    let c = sink.0.lock().unwrap();
+    assert!(c.failures.is_empty(), "{:?}", c.failures);
+    assert_eq!(c.sessions.len(), 1, "no restart");
+    let video_time: Duration = c
+        .parts
+        .iter()
+        .filter(|p| p.0 == "video")
+        .map(|p| p.1.duration)
+        .sum();
+    assert!(video_time > Duration::from_millis(2900), "{video_time:?}");
 }
