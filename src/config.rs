@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, bail};
+use oxcast_transcode::Ladder;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -26,6 +29,9 @@ pub struct Config {
     /// Stream created on first start so a fresh install can publish at once.
     pub default_stream: String,
     pub live: LiveConfig,
+    /// Transcoding profiles besides the built-in "passthrough" and "standard" (720p/480p/360p);
+    /// a profile of the same name replaces a built-in one.
+    pub profiles: BTreeMap<String, Ladder>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -40,6 +46,8 @@ pub struct LiveConfig {
     /// After a publisher leaves, how long a reconnect continues the same playlist before
     /// EXT-X-ENDLIST is written.
     pub offline_grace_seconds: u64,
+    /// Profile of streams that name none.
+    pub default_profile: String,
 }
 
 impl Default for Config {
@@ -53,6 +61,7 @@ impl Default for Config {
             database_url: None,
             default_stream: "main".into(),
             live: LiveConfig::default(),
+            profiles: BTreeMap::new(),
         }
     }
 }
@@ -64,6 +73,7 @@ impl Default for LiveConfig {
             segment_duration_ms: 2000,
             window_seconds: 30,
             offline_grace_seconds: 10,
+            default_profile: "standard".into(),
         }
     }
 }
@@ -160,6 +170,9 @@ impl Config {
         if let Some(v) = var("OXCAST_WINDOW_SECONDS") {
             self.live.window_seconds = parse("OXCAST_WINDOW_SECONDS", v)?;
         }
+        if let Some(v) = var("OXCAST_DEFAULT_PROFILE") {
+            self.live.default_profile = v;
+        }
         if let Some(v) = var("OXCAST_OFFLINE_GRACE_SECONDS") {
             self.live.offline_grace_seconds = parse("OXCAST_OFFLINE_GRACE_SECONDS", v)?;
         }
@@ -191,10 +204,33 @@ impl Config {
             bail!("live.offline_grace_seconds must be at most 3600");
         }
         oxcast_api::store::validate_name(&self.default_stream).context("default_stream")?;
+        for (name, ladder) in &self.profiles {
+            oxcast_api::store::validate_name(name)
+                .with_context(|| format!("profile name {name:?}"))?;
+            ladder
+                .validate()
+                .with_context(|| format!("profile {name}"))?;
+        }
+        if !self.profiles().contains_key(&self.live.default_profile) {
+            bail!(
+                "live.default_profile {:?} is not a profile",
+                self.live.default_profile
+            );
+        }
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             bail!("admin_token must be at least 16 characters");
         }
         Ok(())
+    }
+
+    /// Built-in profiles overlaid with the configured ones.
+    pub fn profiles(&self) -> BTreeMap<String, Ladder> {
+        let mut all = BTreeMap::from([
+            ("passthrough".to_owned(), Ladder::passthrough()),
+            ("standard".to_owned(), Ladder::standard()),
+        ]);
+        all.extend(self.profiles.clone());
+        all
     }
 
     pub fn database_url(&self) -> String {

@@ -91,6 +91,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             segment_duration: config.live.segment_duration(),
             window: config.live.window(),
             offline_grace: config.live.offline_grace(),
+            profiles: config.profiles(),
+            default_profile: config.live.default_profile.clone(),
         },
         shutdown.clone(),
     );

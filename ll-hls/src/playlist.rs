@@ -331,6 +331,7 @@ mod tests {
             bytes::Bytes::from_static(b"i2"),
             Some((1280, 720)),
             Some(30.0),
+            None,
         );
         s.push_part("video", crate::state::tests::part(200, true));
         s.end();
@@ -348,6 +349,7 @@ mod tests {
             bytes::Bytes::from_static(b"init"),
             Some((1280, 720)),
             Some(30.0),
+            None,
         );
         let text = multivariant(&s).unwrap();
         assert!(text.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/index.m3u8\"\n"), "{text}");

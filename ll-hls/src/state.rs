@@ -276,9 +276,13 @@ impl StreamState {
         data: Bytes,
         resolution: Option<(u32, u32)>,
         frame_rate: Option<f64>,
+        codecs: Option<String>,
     ) {
         if let Some(r) = self.rendition_mut(id) {
             r.inits.insert(r.current_init, data);
+            if let Some(codecs) = codecs {
+                r.meta.codecs = codecs;
+            }
             if resolution.is_some() {
                 r.meta.resolution = resolution;
             }
@@ -413,7 +417,7 @@ pub(crate) mod tests {
             meta("audio", TrackKind::Audio),
         ]);
         for id in ["video", "audio"] {
-            s.set_init(id, Bytes::from_static(b"init"), None, None);
+            s.set_init(id, Bytes::from_static(b"init"), None, None, None);
         }
         for seg in 0..=segments {
             let parts = if seg == segments { open_parts } else { 5 };

@@ -59,8 +59,9 @@ impl StreamPackager {
         data: Bytes,
         resolution: Option<(u32, u32)>,
         frame_rate: Option<f64>,
+        codecs: Option<String>,
     ) {
-        self.mutate(|s| s.set_init(rendition, data, resolution, frame_rate));
+        self.mutate(|s| s.set_init(rendition, data, resolution, frame_rate, codecs));
     }
 
     pub fn push_part(&self, rendition: &str, part: PartIn) -> bool {

@@ -55,8 +55,9 @@ fn setup() -> (axum::Router, Arc<StreamPackager>) {
         Bytes::from_static(b"VINIT"),
         Some((640, 360)),
         Some(30.0),
+        None,
     );
-    p.set_init("audio", Bytes::from_static(b"AINIT"), None, None);
+    p.set_init("audio", Bytes::from_static(b"AINIT"), None, None, None);
     let dir = Dir(HashMap::from([("cam".to_owned(), p.clone())]));
     (router(Arc::new(dir)), p)
 }

@@ -8,6 +8,7 @@
 //! No I/O, no GStreamer, no wire protocols here.
 
 pub mod frame;
+pub mod h264;
 pub mod hub;
 pub mod time;
 pub mod tracks;

@@ -17,7 +17,9 @@ use oxcast_ingest::{Protocol, PublishAuthority, PublishGrant, PublishRejected, P
 use oxcast_ll_hls::state::Phase;
 use oxcast_ll_hls::{PackagerConfig, PackagerDirectory, StreamPackager, TrackKind};
 use oxcast_media::{HubStats, hub};
-use oxcast_transcode::{LiveSession, LiveSessionConfig, SegmenterConfig, spawn_live_session};
+use oxcast_transcode::{
+    Ladder, LiveSession, LiveSessionConfig, SegmenterConfig, spawn_live_session,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::sink::PackagerSink;
@@ -30,6 +32,24 @@ pub struct LiveSettings {
     pub segment_duration: Duration,
     pub window: Duration,
     pub offline_grace: Duration,
+    /// Transcoding profiles by name, and the one streams use unless they name another.
+    pub profiles: std::collections::BTreeMap<String, Ladder>,
+    pub default_profile: String,
+}
+
+impl LiveSettings {
+    /// The ladder for a profile name (the default profile when unknown or unset).
+    pub fn ladder(&self, profile: Option<&str>) -> Ladder {
+        let name = profile.unwrap_or(&self.default_profile);
+        match self
+            .profiles
+            .get(name)
+            .or_else(|| self.profiles.get(&self.default_profile))
+        {
+            Some(ladder) => ladder.clone(),
+            None => Ladder::passthrough(),
+        }
+    }
 }
 
 /// The publisher currently on a stream.
@@ -173,6 +193,7 @@ impl LiveRegistry {
                 part_target: self.settings.part_duration,
                 segment_target: self.settings.segment_duration,
             },
+            ladder: self.settings.ladder(None),
         };
         let previous = inner.thread.take();
         let thread = spawn_live_session(config, subscriber, sink, previous).map_err(|e| {

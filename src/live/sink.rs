@@ -40,8 +40,9 @@ impl CmafSink for PackagerSink {
         self.stream.packager.set_init(
             rendition,
             data,
-            video.map(|v| (v.width, v.height)),
-            video.and_then(|v| v.frame_rate),
+            video.as_ref().map(|v| (v.width, v.height)),
+            video.as_ref().and_then(|v| v.frame_rate),
+            video.and_then(|v| v.codecs),
         );
     }
 

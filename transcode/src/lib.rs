@@ -1,20 +1,24 @@
 //! The only crate that knows GStreamer.
 //!
 //! A live publish session's frames come in through a [`oxcast_media::Subscriber`]; CMAF init
-//! segments and parts go out through a [`CmafSink`]. In between, one pipeline per session:
-//! `appsrc → parser → cmafmux → appsink` per track (passthrough). The [`segmenter`] decides where
+//! segments and parts go out through a [`CmafSink`]. In between, one pipeline per session: the
+//! source passed through as CMAF, plus an encoded [`Ladder`] of smaller renditions. The [`segmenter`] decides where
 //! parts and segments split (pure logic, tested without GStreamer); `cmafmux` runs in manual-split
 //! mode so the audio and video renditions are cut at the same instants.
 
+mod deliver;
 mod error;
+pub mod ladder;
 mod output;
-mod passthrough;
+mod pipeline;
 mod pump;
+mod rung;
 pub mod segmenter;
 
 use std::sync::OnceLock;
 
 pub use error::TranscodeError;
+pub use ladder::{Ladder, LadderError, Rung};
 pub use output::{CmafPart, CmafSink, RenditionInfo, VideoDetails};
 pub use pump::{LiveSession, LiveSessionConfig, spawn_live_session};
 pub use segmenter::SegmenterConfig;
@@ -25,7 +29,20 @@ pub fn init() -> Result<(), TranscodeError> {
     INIT.get_or_init(|| {
         gst::init().map_err(|e| e.to_string())?;
         gstfmp4::plugin_register_static().map_err(|e| e.to_string())?;
-        for element in ["appsrc", "appsink", "h264parse", "aacparse", "cmafmux"] {
+        for element in [
+            "appsrc",
+            "appsink",
+            "h264parse",
+            "aacparse",
+            "cmafmux",
+            "tee",
+            "queue",
+            "avdec_h264",
+            "videoscale",
+            "videorate",
+            "videoconvert",
+            "x264enc",
+        ] {
             if gst::ElementFactory::find(element).is_none() {
                 return Err(format!(
                     "GStreamer element {element} is missing (install the packages in the README)"

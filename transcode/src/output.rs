@@ -20,11 +20,13 @@ pub struct RenditionInfo {
 }
 
 /// Facts about a video rendition that are only known once its parser has seen the bitstream.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VideoDetails {
     pub width: u32,
     pub height: u32,
     pub frame_rate: Option<f64>,
+    /// RFC 6381 codec string from the SPS actually produced.
+    pub codecs: Option<String>,
 }
 
 /// One CMAF chunk (an LL-HLS partial segment).

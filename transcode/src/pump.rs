@@ -4,6 +4,11 @@
 //! in that case the hub ring overflows and the subscriber skips forward to a keyframe. A session
 //! that starts waits for the previous session of the same stream to finish first, so the sink
 //! sees one session at a time, in order.
+//!
+//! Degradation, in order: when encoded renditions fall behind real time the top rung is shed
+//! (the pipeline restarts at the next keyframe without it); when the pipeline fails the session
+//! drops to passthrough; after repeated failures it stops packaging. Each step is logged and
+//! reported through `CmafSink::pipeline_failed`.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -11,8 +16,10 @@ use std::time::Duration;
 
 use oxcast_media::{AudioConfig, Frame, HubEvent, MediaKind, Subscriber, TrackConfig, VideoConfig};
 
+use crate::deliver::Timeline;
+use crate::ladder::{Ladder, PlannedRung};
 use crate::output::{CmafSink, RenditionInfo};
-use crate::passthrough::{AUDIO_RENDITION, Passthrough, Timeline, VIDEO_RENDITION};
+use crate::pipeline::{AUDIO_RENDITION, LivePipeline, Outputs, PipelineSpec, VIDEO_RENDITION};
 use crate::segmenter::{Segmenter, SegmenterConfig, Split};
 
 /// Time the muxers get to flush the last parts after the publisher left.
@@ -27,6 +34,8 @@ pub struct LiveSessionConfig {
     /// Stream name, for logs and GStreamer object names.
     pub stream: String,
     pub segmenter: SegmenterConfig,
+    /// Encoded renditions besides the source (empty: passthrough).
+    pub ladder: Ladder,
 }
 
 /// A running session thread.
@@ -65,7 +74,7 @@ pub fn spawn_live_session(
 }
 
 struct Running {
-    pipeline: Passthrough,
+    pipeline: LivePipeline,
     timeline: Arc<Timeline>,
     segmenter: Segmenter,
     /// Publisher DTS that maps to pipeline time zero.
@@ -102,6 +111,10 @@ struct Pump {
     audio: Option<AudioConfig>,
     running: Option<Running>,
     failures: u32,
+    /// Rungs removed from the top because encoding fell behind real time.
+    shed: usize,
+    /// The pipeline failed: no more encoding in this session.
+    passthrough_only: bool,
 }
 
 impl Pump {
@@ -113,6 +126,8 @@ impl Pump {
             audio: None,
             running: None,
             failures: 0,
+            shed: 0,
+            passthrough_only: false,
         }
     }
 
@@ -207,7 +222,16 @@ impl Pump {
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
         }
+        if kind == MediaKind::Video && frame.keyframe {
+            running
+                .pipeline
+                .force_keyframe(gst::ClockTime::from_nseconds(pts as u64));
+        }
         let pushed = running.pipeline.push(kind, buffer);
+        if running.timeline.take_overload() && running.pipeline.is_transcoding() {
+            self.shed_top_rung();
+            return;
+        }
         let error = running
             .pipeline
             .take_error()
@@ -229,6 +253,7 @@ impl Pump {
             tracing::debug!(stream = %self.config.stream, "keyframe before the video configuration; waiting");
             return false;
         };
+        let rungs = self.planned_rungs(&video);
         let mut renditions = vec![RenditionInfo {
             id: VIDEO_RENDITION.into(),
             kind: MediaKind::Video,
@@ -236,6 +261,14 @@ impl Pump {
             bitrate: None,
             channels: None,
         }];
+        renditions.extend(rungs.iter().map(|r| RenditionInfo {
+            id: r.name.clone(),
+            kind: MediaKind::Video,
+            // Replaced by the encoder's real SPS when its init segment arrives.
+            codecs: "avc1.640028".into(),
+            bitrate: Some(u64::from(r.bitrate_kbps) * 1000),
+            channels: None,
+        }));
         if let Some(audio) = &self.audio {
             renditions.push(RenditionInfo {
                 id: AUDIO_RENDITION.into(),
@@ -250,14 +283,19 @@ impl Pump {
                 - Duration::from_nanos((frame.pts.as_nanos() - frame.dts.as_nanos()).max(0) as u64),
         ));
         self.sink.session_started(&renditions);
-        match Passthrough::build(
-            &self.config.stream,
-            &video,
-            self.audio.as_ref(),
-            self.config.segmenter,
-            self.sink.clone(),
-            timeline.clone(),
-        ) {
+        let spec = PipelineSpec {
+            name: &self.config.stream,
+            video: &video,
+            audio: self.audio.as_ref(),
+            rungs: &rungs,
+            preset: &self.config.ladder.preset,
+            segmenter: self.config.segmenter,
+        };
+        let outputs = Outputs {
+            sink: self.sink.clone(),
+            timeline: timeline.clone(),
+        };
+        match LivePipeline::build(&spec, &outputs) {
             Ok(pipeline) => {
                 self.running = Some(Running {
                     pipeline,
@@ -269,7 +307,8 @@ impl Pump {
                     warned_long_gop: false,
                     warned_timestamps: false,
                 });
-                tracing::info!(stream = %self.config.stream, renditions = renditions.len(), "packaging started");
+                let names: Vec<&str> = renditions.iter().map(|r| r.id.as_str()).collect();
+                tracing::info!(stream = %self.config.stream, renditions = ?names, "packaging started");
                 true
             }
             Err(err) => {
@@ -278,6 +317,37 @@ impl Pump {
                 false
             }
         }
+    }
+
+    /// The ladder for this source, minus shed rungs; nothing after a pipeline failure.
+    fn planned_rungs(&self, video: &VideoConfig) -> Vec<PlannedRung> {
+        if self.passthrough_only {
+            return Vec::new();
+        }
+        let Some((width, height)) = oxcast_media::h264::avcc_dimensions(&video.avcc) else {
+            tracing::warn!(stream = %self.config.stream, "cannot read the picture size from the SPS; passthrough only");
+            return Vec::new();
+        };
+        self.config
+            .ladder
+            .plan(width, height)
+            .into_iter()
+            .skip(self.shed)
+            .collect()
+    }
+
+    /// Encoding fell behind real time: restart at the next keyframe without the top rung.
+    fn shed_top_rung(&mut self) {
+        let dropped = self
+            .video
+            .as_ref()
+            .and_then(|v| self.planned_rungs(v).first().map(|r| r.name.clone()))
+            .unwrap_or_default();
+        self.shed += 1;
+        let message = format!("encoding fell behind real time: dropped the {dropped} rendition");
+        tracing::warn!(stream = %self.config.stream, "{message}");
+        self.sink.pipeline_failed(&message);
+        self.stop(false);
     }
 
     /// Duration of one audio frame (AAC: 1024 samples; Opus: 20 ms).
@@ -292,8 +362,20 @@ impl Pump {
 
     fn fail(&mut self, error: &str) {
         self.failures += 1;
+        let transcoding = self
+            .running
+            .as_ref()
+            .is_some_and(|r| r.pipeline.is_transcoding());
         tracing::error!(stream = %self.config.stream, error, failures = self.failures, "pipeline failed");
-        self.sink.pipeline_failed(error);
+        if transcoding {
+            self.passthrough_only = true;
+            tracing::warn!(stream = %self.config.stream, "continuing with the source rendition only");
+            self.sink.pipeline_failed(&format!(
+                "{error}; transcoding stopped, serving the source only"
+            ));
+        } else {
+            self.sink.pipeline_failed(error);
+        }
         self.stop(false);
         if self.failures >= MAX_PIPELINE_FAILURES {
             tracing::error!(stream = %self.config.stream, "too many pipeline failures; not packaging this session any more");

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use gst::prelude::*;
 use oxcast_media::{AudioConfig, Codec, Frame, Timestamp, TrackConfig, VideoConfig, hub};
 use oxcast_transcode::{
-    CmafPart, CmafSink, LiveSessionConfig, RenditionInfo, SegmenterConfig, VideoDetails,
+    CmafPart, CmafSink, Ladder, LiveSessionConfig, RenditionInfo, SegmenterConfig, VideoDetails,
 };
 
 #[derive(Default)]
@@ -124,6 +124,7 @@ fn passthrough_session_cuts_aligned_parts_and_segments() {
             part_target: Duration::from_millis(200),
             segment_target: Duration::from_secs(1),
         },
+        ladder: Ladder::passthrough(),
     };
     let session = oxcast_transcode::spawn_live_session(config, sub, sink.clone(), None).unwrap();
     publisher.send_config(TrackConfig::Video(video));
@@ -159,7 +160,8 @@ fn passthrough_session_cuts_aligned_parts_and_segments() {
     }
     assert_eq!(c.inits.len(), 2);
     let vinit = c.inits.iter().find(|i| i.0 == "video").unwrap();
-    let details = vinit.2.expect("video details");
+    let details = vinit.2.as_ref().expect("video details");
+    assert!(details.codecs.as_deref().is_some_and(|c| c.starts_with("avc1.4d")), "{details:?}");
     assert_eq!((details.width, details.height), (320, 240));
 
     for rendition in ["video", "audio"] {
@@ -249,6 +251,7 @@ fn repeated_publisher_timestamps_do_not_break_the_pipeline() {
     let config = LiveSessionConfig {
         stream: "dup".into(),
         segmenter: SegmenterConfig::default(),
+        ladder: Ladder::passthrough(),
     };
     let session = oxcast_transcode::spawn_live_session(config, sub, sink.clone(), None).unwrap();
     publisher.send_config(TrackConfig::Video(video));

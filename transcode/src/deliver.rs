@@ -1,0 +1,193 @@
+//! Turns what cmafmux hands its appsink into init segments and LL-HLS parts for the sink.
+//!
+//! One BufferList per push: the init segment (ftyp+moov) comes first once, then one CMAF chunk
+//! (styp?+moof+mdat). The header buffer carries the chunk's time span; a fragment start that
+//! begins with a sync sample starts a new segment.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use oxcast_media::MediaKind;
+
+use crate::output::{CmafPart, CmafSink, VideoDetails};
+
+/// How many recent frames per track remember their arrival time.
+const ARRIVALS_KEPT: usize = 256;
+/// An encoded part this long after its last frame arrived means encoding is not keeping up.
+const OVERLOAD_DELAY: Duration = Duration::from_millis(1500);
+
+/// Shared between the pump thread and the appsink callbacks of one pipeline.
+pub(crate) struct Timeline {
+    /// Wall clock of pipeline time zero.
+    pub(crate) wall_at_zero: SystemTime,
+    arrivals: [Mutex<VecDeque<(u64, SystemTime)>>; 2],
+    /// Set when an encoded rendition falls behind real time; the pump sheds a rung.
+    overloaded: AtomicBool,
+}
+
+impl Timeline {
+    pub(crate) fn new(wall_at_zero: SystemTime) -> Self {
+        Self {
+            wall_at_zero,
+            arrivals: [Mutex::new(VecDeque::new()), Mutex::new(VecDeque::new())],
+            overloaded: AtomicBool::new(false),
+        }
+    }
+
+    fn slot(kind: MediaKind) -> usize {
+        match kind {
+            MediaKind::Video => 0,
+            MediaKind::Audio => 1,
+        }
+    }
+
+    pub(crate) fn record_arrival(&self, kind: MediaKind, pts_ns: u64, received: SystemTime) {
+        let Ok(mut ring) = self.arrivals[Self::slot(kind)].lock() else {
+            return;
+        };
+        if ring.len() == ARRIVALS_KEPT {
+            ring.pop_front();
+        }
+        ring.push_back((pts_ns, received));
+    }
+
+    /// True once since an encoded part came out later than real time allows.
+    pub(crate) fn take_overload(&self) -> bool {
+        self.overloaded.swap(false, Ordering::Relaxed)
+    }
+
+    /// Latest arrival among frames presented in `[start, end)`.
+    fn last_arrival(&self, kind: MediaKind, start: u64, end: u64) -> Option<SystemTime> {
+        let ring = self.arrivals[Self::slot(kind)].lock().ok()?;
+        ring.iter()
+            .filter(|(pts, _)| *pts >= start && *pts < end)
+            .map(|(_, at)| *at)
+            .max()
+    }
+}
+
+/// Turns one appsink sample (one BufferList per push) into an init segment and/or a part.
+pub(crate) fn deliver(
+    sample: &gst::Sample,
+    rendition: &str,
+    kind: MediaKind,
+    sink: &dyn CmafSink,
+    timeline: &Timeline,
+    details: &dyn Fn() -> Option<VideoDetails>,
+    encoded: bool,
+) {
+    let mut bytes = BytesMut::new();
+    // (offset where the buffer starts, pts, duration, delta_unit)
+    let mut starts = Vec::new();
+    let mut visit = |buffer: &gst::BufferRef| {
+        if let Ok(map) = buffer.map_readable() {
+            starts.push((
+                bytes.len(),
+                buffer.pts(),
+                buffer.duration(),
+                buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            ));
+            bytes.extend_from_slice(map.as_slice());
+        }
+    };
+    if let Some(list) = sample.buffer_list() {
+        list.iter().for_each(&mut visit);
+    } else if let Some(buffer) = sample.buffer() {
+        visit(buffer);
+    }
+    let mut data = bytes.freeze();
+    let init_len = leading_boxes_len(&data, &[*b"ftyp", *b"moov"]);
+    if init_len > 0 {
+        let init = data.split_to(init_len);
+        sink.init_segment(rendition, init, details());
+    }
+    if data.is_empty() {
+        return;
+    }
+    let Some(&(_, pts, duration, delta)) = starts.iter().find(|(offset, ..)| *offset == init_len)
+    else {
+        tracing::warn!(
+            rendition,
+            "cmafmux output without a header buffer; dropping it"
+        );
+        return;
+    };
+    let start = pts.map(|p| p.nseconds()).unwrap_or_default();
+    let duration = duration.map(|d| d.nseconds()).unwrap_or_default();
+    // At EOS cmafmux writes the remainder as a fragment (styp) even when it does not start on a
+    // keyframe; only a fragment that starts with a sync sample begins a new segment.
+    let segment_start = data.starts_with_box(b"styp") && !delta;
+    let independent = kind == MediaKind::Audio || !delta;
+    let part = CmafPart {
+        data,
+        start: Duration::from_nanos(start),
+        duration: Duration::from_nanos(duration),
+        independent,
+        segment_start,
+        program_date_time: timeline.wall_at_zero + Duration::from_nanos(start),
+        last_frame_received: timeline.last_arrival(kind, start, start + duration),
+    };
+    if encoded
+        && part
+            .last_frame_received
+            .and_then(|at| SystemTime::now().duration_since(at).ok())
+            .is_some_and(|late| late > OVERLOAD_DELAY)
+    {
+        timeline.overloaded.store(true, Ordering::Relaxed);
+    }
+    sink.part(rendition, part);
+}
+
+trait BoxPeek {
+    fn starts_with_box(&self, kind: &[u8; 4]) -> bool;
+}
+
+impl BoxPeek for Bytes {
+    fn starts_with_box(&self, kind: &[u8; 4]) -> bool {
+        self.get(4..8) == Some(kind.as_slice())
+    }
+}
+
+/// Length of the run of top-level ISO BMFF boxes at the start of `data` whose types are in `kinds`.
+fn leading_boxes_len(data: &[u8], kinds: &[[u8; 4]]) -> usize {
+    let mut offset = 0;
+    while let Some(header) = data.get(offset..offset + 8) {
+        let size = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if size < 8
+            || !kinds.iter().any(|k| k.as_slice() == &header[4..8])
+            || offset + size > data.len()
+        {
+            break;
+        }
+        offset += size;
+    }
+    offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boxed(kind: &[u8; 4], body: usize) -> Vec<u8> {
+        let mut v = ((body + 8) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(kind);
+        v.extend(std::iter::repeat_n(0u8, body));
+        v
+    }
+
+    #[test]
+    fn finds_init_prefix() {
+        let mut data = boxed(b"ftyp", 12);
+        data.extend(boxed(b"moov", 30));
+        let init = data.len();
+        data.extend(boxed(b"styp", 4));
+        data.extend(boxed(b"moof", 40));
+        assert_eq!(leading_boxes_len(&data, &[*b"ftyp", *b"moov"]), init);
+        assert_eq!(leading_boxes_len(&data[init..], &[*b"ftyp", *b"moov"]), 0);
+        // A truncated box is not counted.
+        assert_eq!(leading_boxes_len(&data[..10], &[*b"ftyp", *b"moov"]), 0);
+    }
+}

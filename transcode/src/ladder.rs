@@ -1,0 +1,226 @@
+//! The adaptive-bitrate ladder: which encoded renditions a live stream gets besides its source.
+//!
+//! A rung is only made when it is smaller than the source (no upscaling); widths keep the
+//! source's aspect ratio and are rounded to even numbers (4:2:0 chroma). Frame rate is capped
+//! per rung (a 60 fps source still yields 30 fps rungs by default).
+
+use serde::Deserialize;
+
+pub const DEFAULT_PRESET: &str = "veryfast";
+pub const DEFAULT_MAX_FPS: u32 = 30;
+
+/// One encoded rendition.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rung {
+    /// Rendition id and label, e.g. "720p" (letters, digits, `-`, `_`).
+    pub name: String,
+    pub height: u32,
+    pub video_bitrate_kbps: u32,
+    #[serde(default = "default_max_fps")]
+    pub max_fps: u32,
+}
+
+fn default_max_fps() -> u32 {
+    DEFAULT_MAX_FPS
+}
+
+/// A named transcoding profile: passthrough plus zero or more rungs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ladder {
+    /// x264 speed preset ("ultrafast" .. "veryslow").
+    #[serde(default = "default_preset")]
+    pub preset: String,
+    #[serde(default)]
+    pub rungs: Vec<Rung>,
+}
+
+fn default_preset() -> String {
+    DEFAULT_PRESET.to_owned()
+}
+
+/// A rung resolved against an actual source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRung {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub bitrate_kbps: u32,
+    pub max_fps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LadderError {
+    #[error("rung name {0:?} must be 1-16 letters, digits, '-' or '_' and not \"video\"/\"audio\"")]
+    BadName(String),
+    #[error("rung {0}: height must be an even number from 90 to 4320")]
+    BadHeight(String),
+    #[error("rung {0}: bitrate must be 100 to 50000 kbit/s")]
+    BadBitrate(String),
+    #[error("rung {0}: max_fps must be 1 to 120")]
+    BadFps(String),
+    #[error("unknown x264 preset {0:?}")]
+    BadPreset(String),
+    #[error("two rungs are named {0}")]
+    Duplicate(String),
+}
+
+const PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
+
+impl Ladder {
+    /// No encoded rungs: the source only.
+    pub fn passthrough() -> Self {
+        Self {
+            preset: default_preset(),
+            rungs: Vec::new(),
+        }
+    }
+
+    /// 720p, 480p and 360p at up to 30 fps.
+    pub fn standard() -> Self {
+        let rung = |name: &str, height, kbps| Rung {
+            name: name.into(),
+            height,
+            video_bitrate_kbps: kbps,
+            max_fps: DEFAULT_MAX_FPS,
+        };
+        Self {
+            preset: default_preset(),
+            rungs: vec![
+                rung("720p", 720, 2800),
+                rung("480p", 480, 1400),
+                rung("360p", 360, 800),
+            ],
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), LadderError> {
+        if !PRESETS.contains(&self.preset.as_str()) {
+            return Err(LadderError::BadPreset(self.preset.clone()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in &self.rungs {
+            let name_ok = !r.name.is_empty()
+                && r.name.len() <= 16
+                && r.name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && r.name != "video"
+                && r.name != "audio";
+            if !name_ok {
+                return Err(LadderError::BadName(r.name.clone()));
+            }
+            if !(90..=4320).contains(&r.height) || r.height % 2 != 0 {
+                return Err(LadderError::BadHeight(r.name.clone()));
+            }
+            if !(100..=50_000).contains(&r.video_bitrate_kbps) {
+                return Err(LadderError::BadBitrate(r.name.clone()));
+            }
+            if !(1..=120).contains(&r.max_fps) {
+                return Err(LadderError::BadFps(r.name.clone()));
+            }
+            if !seen.insert(r.name.as_str()) {
+                return Err(LadderError::Duplicate(r.name.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rungs to encode for a `width`x`height` source: only those below its height, highest
+    /// first, keeping its aspect ratio.
+    pub fn plan(&self, width: u32, height: u32) -> Vec<PlannedRung> {
+        let mut planned: Vec<PlannedRung> = self
+            .rungs
+            .iter()
+            .filter(|r| r.height < height && width > 0)
+            .map(|r| {
+                let w = (u64::from(width) * u64::from(r.height) / u64::from(height)) as u32;
+                PlannedRung {
+                    name: r.name.clone(),
+                    width: (w + 1) & !1,
+                    height: r.height,
+                    bitrate_kbps: r.video_bitrate_kbps,
+                    max_fps: r.max_fps,
+                }
+            })
+            .collect();
+        planned.sort_by_key(|r| std::cmp::Reverse(r.height));
+        planned
+    }
+}
+
+/// RFC 6381 codec string from an AVCDecoderConfigurationRecord ("avc1.64001f").
+pub fn avc_codec_string(avcc: &[u8]) -> Option<String> {
+    let b = avcc.get(1..4)?;
+    Some(format!("avc1.{:02x}{:02x}{:02x}", b[0], b[1], b[2]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rungs_below_the_source_keeping_aspect() {
+        let ladder = Ladder::standard();
+        let plan = ladder.plan(1920, 1080);
+        let shape: Vec<(&str, u32, u32)> = plan
+            .iter()
+            .map(|r| (r.name.as_str(), r.width, r.height))
+            .collect();
+        assert_eq!(
+            shape,
+            [("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360)]
+        );
+        let plan = ladder.plan(1280, 720);
+        assert_eq!(
+            plan.iter().map(|r| r.height).collect::<Vec<_>>(),
+            [480, 360]
+        );
+        assert!(ladder.plan(640, 360).is_empty());
+        // 4:3 source: widths follow, rounded to even.
+        assert_eq!(ladder.plan(1440, 1080)[2].width, 480);
+        assert_eq!(ladder.plan(1000, 750)[0].width, 960);
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        assert!(Ladder::standard().validate().is_ok());
+        let mut bad = Ladder::standard();
+        bad.rungs[0].height = 721;
+        assert_eq!(bad.validate(), Err(LadderError::BadHeight("720p".into())));
+        let mut bad = Ladder::standard();
+        bad.rungs[1].name = "video".into();
+        assert!(matches!(bad.validate(), Err(LadderError::BadName(_))));
+        let mut bad = Ladder::standard();
+        bad.preset = "warp".into();
+        assert!(matches!(bad.validate(), Err(LadderError::BadPreset(_))));
+        let mut bad = Ladder::standard();
+        bad.rungs[2].name = "720p".into();
+        assert_eq!(bad.validate(), Err(LadderError::Duplicate("720p".into())));
+    }
+
+    #[test]
+    fn deserializes_from_toml_shape() {
+        let ladder: Ladder = serde_json::from_str(
+            r#"{"preset":"faster","rungs":[{"name":"540p","height":540,"video_bitrate_kbps":2000}]}"#,
+        )
+        .expect("valid");
+        assert_eq!(ladder.rungs[0].max_fps, 30);
+        assert_eq!(
+            avc_codec_string(&[1, 0x4d, 0x40, 0x1e, 0xff]).as_deref(),
+            Some("avc1.4d401e")
+        );
+    }
+}

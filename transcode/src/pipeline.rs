@@ -1,0 +1,360 @@
+//! One live session's GStreamer pipeline.
+//!
+//! ```text
+//! appsrc(video, avc) → h264parse ─┬→ cmafmux → appsink                        "video" (the source)
+//!                                 └→ queue → avdec_h264 → tee ─┬→ rung 720p → cmafmux → appsink
+//!                                                              └→ rung 480p → …       (see rung.rs)
+//! appsrc(audio, aac) → aacparse  → cmafmux → appsink                           "audio"
+//! ```
+//! Without rungs the decoder is not built (passthrough). Splits are decided by the pump (see
+//! `segmenter`) and sent in-band as `FMP4MuxSplitNow` events through the video appsrc, so they
+//! reach the source muxer and, through the decoder and encoders, every rung's muxer before the
+//! same frame; `GstForceKeyUnit` events sent before each source keyframe make every rung start a
+//! GOP there, so segment boundaries line up across renditions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gst::prelude::*;
+use oxcast_media::{AudioConfig, MediaKind, VideoConfig};
+
+use crate::TranscodeError;
+use crate::deliver::{Timeline, deliver};
+use crate::ladder::PlannedRung;
+use crate::output::{CmafSink, VideoDetails};
+use crate::rung;
+use crate::segmenter::SegmenterConfig;
+
+/// Frames queued inside appsrc before a push blocks the pump (which then lags the hub, which
+/// skips forward): the bound that keeps a stalled pipeline from buffering without limit.
+const APPSRC_MAX_BUFFERS: u64 = 90;
+/// Decoded-side queue: how much source the encoders may fall behind before backpressure.
+const DECODE_QUEUE: Duration = Duration::from_secs(2);
+
+pub(crate) const VIDEO_RENDITION: &str = "video";
+pub(crate) const AUDIO_RENDITION: &str = "audio";
+
+/// What the graph is built from.
+pub(crate) struct PipelineSpec<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) video: &'a VideoConfig,
+    pub(crate) audio: Option<&'a AudioConfig>,
+    pub(crate) rungs: &'a [PlannedRung],
+    pub(crate) preset: &'a str,
+    pub(crate) segmenter: SegmenterConfig,
+}
+
+/// Where outputs go, shared by every branch.
+#[derive(Clone)]
+pub(crate) struct Outputs {
+    pub(crate) sink: Arc<dyn CmafSink>,
+    pub(crate) timeline: Arc<Timeline>,
+}
+
+pub(crate) struct LivePipeline {
+    pipeline: gst::Pipeline,
+    video_src: gst_app::AppSrc,
+    audio_src: Option<gst_app::AppSrc>,
+    transcoding: bool,
+}
+
+impl LivePipeline {
+    pub(crate) fn build(
+        spec: &PipelineSpec<'_>,
+        outputs: &Outputs,
+    ) -> Result<Self, TranscodeError> {
+        let pipeline = gst::Pipeline::with_name(&format!("live-{}", spec.name));
+        let video_caps = gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .field(
+                "codec_data",
+                gst::Buffer::from_slice(spec.video.avcc.clone()),
+            )
+            .build();
+        let video_src = appsrc("video_src", &video_caps);
+        let parser = make("h264parse")?;
+        pipeline.add_many([video_src.upcast_ref(), &parser])?;
+        video_src.link(&parser)?;
+        let source_out = if spec.rungs.is_empty() {
+            parser.clone()
+        } else {
+            let tee = make("tee")?;
+            pipeline.add(&tee)?;
+            parser.link(&tee)?;
+            let to_decoder = queue(DECODE_QUEUE)?;
+            let decoder = make("avdec_h264")?;
+            let decoded = make("tee")?;
+            pipeline.add_many([&to_decoder, &decoder, &decoded])?;
+            gst::Element::link_many([&tee, &to_decoder, &decoder, &decoded])?;
+            for r in spec.rungs {
+                let encoded = rung::add(&pipeline, &decoded, r, spec.preset)?;
+                let parser = Some(encoded.parser.clone());
+                add_output(
+                    &pipeline,
+                    &encoded.parser,
+                    &r.name,
+                    MediaKind::Video,
+                    spec.segmenter,
+                    outputs,
+                    parser,
+                    true,
+                )?;
+            }
+            let to_mux = queue(Duration::ZERO)?;
+            pipeline.add(&to_mux)?;
+            tee.link(&to_mux)?;
+            to_mux
+        };
+        add_output(
+            &pipeline,
+            &source_out,
+            VIDEO_RENDITION,
+            MediaKind::Video,
+            spec.segmenter,
+            outputs,
+            Some(parser),
+            false,
+        )?;
+
+        let audio_src = match spec.audio {
+            Some(audio) => {
+                let caps = gst::Caps::builder("audio/mpeg")
+                    .field("mpegversion", 4i32)
+                    .field("stream-format", "raw")
+                    .field("framed", true)
+                    .field("rate", audio.sample_rate as i32)
+                    .field("channels", i32::from(audio.channels.max(1)))
+                    .field(
+                        "codec_data",
+                        gst::Buffer::from_slice(audio.specific_config.clone()),
+                    )
+                    .build();
+                let src = appsrc("audio_src", &caps);
+                let parser = make("aacparse")?;
+                pipeline.add_many([src.upcast_ref(), &parser])?;
+                src.link(&parser)?;
+                add_output(
+                    &pipeline,
+                    &parser,
+                    AUDIO_RENDITION,
+                    MediaKind::Audio,
+                    spec.segmenter,
+                    outputs,
+                    None,
+                    false,
+                )?;
+                Some(src)
+            }
+            None => None,
+        };
+        pipeline.set_state(gst::State::Playing)?;
+        Ok(Self {
+            pipeline,
+            video_src,
+            audio_src,
+            transcoding: !spec.rungs.is_empty(),
+        })
+    }
+
+    pub(crate) fn has_audio(&self) -> bool {
+        self.audio_src.is_some()
+    }
+
+    pub(crate) fn is_transcoding(&self) -> bool {
+        self.transcoding
+    }
+
+    fn src(&self, kind: MediaKind) -> Option<&gst_app::AppSrc> {
+        match kind {
+            MediaKind::Video => Some(&self.video_src),
+            MediaKind::Audio => self.audio_src.as_ref(),
+        }
+    }
+
+    /// Queues a split before the next buffer of `kind`: a part (`chunk`) or a whole segment.
+    pub(crate) fn split(&self, kind: MediaKind, chunk: bool) {
+        if let Some(src) = self.src(kind) {
+            let event = gst::event::CustomDownstream::builder(
+                gst::Structure::builder("FMP4MuxSplitNow")
+                    .field("chunk", chunk)
+                    .build(),
+            )
+            .build();
+            src.send_event(event);
+        }
+    }
+
+    /// Asks every encoder to start a GOP at the next video buffer (at `running_time`).
+    pub(crate) fn force_keyframe(&self, running_time: gst::ClockTime) {
+        if self.transcoding {
+            let event = gst_video::DownstreamForceKeyUnitEvent::builder()
+                .timestamp(running_time)
+                .stream_time(running_time)
+                .running_time(running_time)
+                .all_headers(true)
+                .build();
+            self.video_src.send_event(event);
+        }
+    }
+
+    pub(crate) fn push(&self, kind: MediaKind, buffer: gst::Buffer) -> Result<(), TranscodeError> {
+        let Some(src) = self.src(kind) else {
+            return Ok(());
+        };
+        src.push_buffer(buffer)
+            .map(|_| ())
+            .map_err(|e| TranscodeError::Pipeline(format!("push: {e:?}")))
+    }
+
+    /// The first error the pipeline posted, if any.
+    pub(crate) fn take_error(&self) -> Option<String> {
+        let bus = self.pipeline.bus()?;
+        let msg = bus.pop_filtered(&[gst::MessageType::Error])?;
+        match msg.view() {
+            gst::MessageView::Error(err) => Some(format!(
+                "{} ({}; {})",
+                err.error(),
+                err.src()
+                    .map(|s| s.path_string().to_string())
+                    .unwrap_or_default(),
+                err.debug().map(|d| d.to_string()).unwrap_or_default()
+            )),
+            _ => None,
+        }
+    }
+
+    /// Drains: EOS into every source, waits (bounded) for the last parts, then tears down.
+    pub(crate) fn finish(self, timeout: Duration) {
+        let _ = self.video_src.end_of_stream();
+        if let Some(audio) = &self.audio_src {
+            let _ = audio.end_of_stream();
+        }
+        if let Some(bus) = self.pipeline.bus() {
+            let _ = bus.timed_pop_filtered(
+                gst::ClockTime::from_nseconds(timeout.as_nanos() as u64),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            );
+        }
+        self.abort();
+    }
+
+    /// Tears down without draining.
+    pub(crate) fn abort(self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+pub(crate) fn make(factory: &str) -> Result<gst::Element, TranscodeError> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|e| TranscodeError::Build(format!("{factory}: {e}")))
+}
+
+/// A thread boundary holding at most `time` of media (unbounded in buffers/bytes), or a small
+/// buffer-count bound when `time` is zero.
+pub(crate) fn queue(time: Duration) -> Result<gst::Element, TranscodeError> {
+    let q = make("queue")?;
+    q.set_property("max-size-bytes", 0u32);
+    if time.is_zero() {
+        q.set_property("max-size-buffers", 30u32);
+        q.set_property("max-size-time", 0u64);
+    } else {
+        q.set_property("max-size-buffers", 0u32);
+        q.set_property("max-size-time", time.as_nanos() as u64);
+    }
+    Ok(q)
+}
+
+fn appsrc(name: &str, caps: &gst::Caps) -> gst_app::AppSrc {
+    gst_app::AppSrc::builder()
+        .name(name)
+        .caps(caps)
+        .format(gst::Format::Time)
+        .is_live(false)
+        .block(true)
+        .max_buffers(APPSRC_MAX_BUFFERS)
+        .max_bytes(0)
+        .build()
+}
+
+/// `upstream → cmafmux → appsink`, delivering to the sink as `rendition`. `encoded` renditions
+/// are watched for falling behind real time.
+#[allow(clippy::too_many_arguments)]
+fn add_output(
+    pipeline: &gst::Pipeline,
+    upstream: &gst::Element,
+    rendition: &str,
+    kind: MediaKind,
+    segmenter: SegmenterConfig,
+    outputs: &Outputs,
+    video_parser: Option<gst::Element>,
+    encoded: bool,
+) -> Result<(), TranscodeError> {
+    let mux = gst::ElementFactory::make("cmafmux")
+        .property(
+            "fragment-duration",
+            segmenter.segment_target.as_nanos() as u64,
+        )
+        .property("chunk-duration", segmenter.part_target.as_nanos() as u64)
+        .property("manual-split", true)
+        .property_from_str("header-update-mode", "none")
+        .property("write-mfra", false)
+        .property("write-mehd", false)
+        .property("send-force-keyunit", false)
+        .build()?;
+    let rendition = rendition.to_owned();
+    let outputs = outputs.clone();
+    // async=false: no preroll. In a non-live pipeline a prerolled sink blocks until every sink
+    // has prerolled, and with one thread pushing both tracks that is a deadlock.
+    let appsink = gst_app::AppSink::builder()
+        .sync(false)
+        .async_(false)
+        .buffer_list(true)
+        .callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |appsink| {
+                    let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let details = || video_parser.as_ref().and_then(video_details);
+                    deliver(
+                        &sample,
+                        &rendition,
+                        kind,
+                        outputs.sink.as_ref(),
+                        &outputs.timeline,
+                        &details,
+                        encoded,
+                    );
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        )
+        .build();
+    pipeline.add_many([&mux, appsink.upcast_ref()])?;
+    gst::Element::link_many([upstream, &mux, appsink.upcast_ref()])?;
+    Ok(())
+}
+
+/// Size, frame rate and RFC 6381 codec string from a parser's negotiated caps.
+fn video_details(parser: &gst::Element) -> Option<VideoDetails> {
+    let caps = parser.static_pad("src")?.current_caps()?;
+    let s = caps.structure(0)?;
+    let width = u32::try_from(s.get::<i32>("width").ok()?).ok()?;
+    let height = u32::try_from(s.get::<i32>("height").ok()?).ok()?;
+    let frame_rate = s
+        .get::<gst::Fraction>("framerate")
+        .ok()
+        .filter(|f| f.numer() > 0 && f.denom() > 0)
+        .map(|f| f64::from(f.numer()) / f64::from(f.denom()));
+    let codecs = s.get::<gst::Buffer>("codec_data").ok().and_then(|b| {
+        b.map_readable()
+            .ok()
+            .and_then(|m| crate::ladder::avc_codec_string(m.as_slice()))
+    });
+    Some(VideoDetails {
+        width,
+        height,
+        frame_rate,
+        codecs,
+    })
+}
