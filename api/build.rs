@@ -16,8 +16,7 @@ fn main() {
     println!("cargo:rerun-if-changed={LOCKFILE}");
     println!("cargo:rerun-if-changed=web/player.html");
 
-    let manifest_dir =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("hls.min.js");
     let src = manifest_dir.join(HLS_JS);
 
@@ -27,12 +26,9 @@ fn main() {
 
     // A stale node_modules would silently embed a different hls.js than the
     // lockfile pins; compare versions when both can be read.
-    let installed = fs::read_to_string(manifest_dir.join(HLS_PACKAGE_JSON))
-        .ok()
-        .and_then(|s| version_after(&s, "{"));
-    let locked = fs::read_to_string(manifest_dir.join(LOCKFILE))
-        .ok()
-        .and_then(|s| version_after(&s, "\"node_modules/hls.js\""));
+    let installed = fs::read_to_string(manifest_dir.join(HLS_PACKAGE_JSON)).ok().and_then(|s| version_after(&s, "{"));
+    let locked =
+        fs::read_to_string(manifest_dir.join(LOCKFILE)).ok().and_then(|s| version_after(&s, "\"node_modules/hls.js\""));
     if let (Some(installed), Some(locked)) = (installed, locked)
         && installed != locked
     {
@@ -51,10 +47,6 @@ fn main() {
 fn version_after(json: &str, anchor: &str) -> Option<String> {
     let rest = &json[json.find(anchor)? + anchor.len()..];
     let rest = &rest[rest.find("\"version\"")? + "\"version\"".len()..];
-    let rest = rest
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start()
-        .strip_prefix('"')?;
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
     Some(rest[..rest.find('"')?].to_owned())
 }

@@ -13,12 +13,7 @@ fn main() -> anyhow::Result<()> {
     let Some(url) = args.next() else {
         bail!("usage: push_test_stream rtmp://HOST:PORT/live/STREAM_KEY [SECONDS]");
     };
-    let seconds: u32 = args
-        .next()
-        .map(|s| s.parse())
-        .transpose()
-        .context("SECONDS")?
-        .unwrap_or(3600);
+    let seconds: u32 = args.next().map(|s| s.parse()).transpose().context("SECONDS")?.unwrap_or(3600);
     gst::init()?;
     let frames = seconds * 30;
     let audio_buffers = seconds * 48_000 / 1024;
@@ -32,9 +27,8 @@ fn main() -> anyhow::Result<()> {
            ! audio/x-raw,rate=48000,channels=2 ! avenc_aac bitrate=128000 ! aacparse ! queue ! mux. \
          flvmux name=mux streamable=true ! rtmp2sink location=\"{url}\""
     );
-    let pipeline = gst::parse::launch(&description)?
-        .downcast::<gst::Pipeline>()
-        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let pipeline =
+        gst::parse::launch(&description)?.downcast::<gst::Pipeline>().map_err(|_| anyhow::anyhow!("not a pipeline"))?;
     pipeline.set_state(gst::State::Playing)?;
     println!("publishing to {url} for {seconds} s (Ctrl-C to stop)");
     let bus = pipeline.bus().context("pipeline bus")?;

@@ -106,8 +106,7 @@ impl Config {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                 Self::from_toml(&text).with_context(|| format!("in {}", path.display()))?
             }
             None => Self::default(),
@@ -136,9 +135,7 @@ impl Config {
         where
             T::Err: std::fmt::Display,
         {
-            value
-                .parse()
-                .map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))
+            value.parse().map_err(|e| anyhow::anyhow!("{name}={value:?}: {e}"))
         }
         if let Some(v) = var("OXCAST_HTTP") {
             self.http = parse("OXCAST_HTTP", v)?;
@@ -182,13 +179,9 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         let live = &self.live;
         if !(50..=2000).contains(&live.part_duration_ms) {
-            bail!(
-                "live.part_duration_ms must be between 50 and 2000 (got {})",
-                live.part_duration_ms
-            );
+            bail!("live.part_duration_ms must be between 50 and 2000 (got {})", live.part_duration_ms);
         }
-        if live.segment_duration_ms < 2 * live.part_duration_ms || live.segment_duration_ms > 20_000
-        {
+        if live.segment_duration_ms < 2 * live.part_duration_ms || live.segment_duration_ms > 20_000 {
             bail!(
                 "live.segment_duration_ms must be at least two parts and at most 20000 (got {})",
                 live.segment_duration_ms
@@ -205,17 +198,11 @@ impl Config {
         }
         oxcast_api::store::validate_name(&self.default_stream).context("default_stream")?;
         for (name, ladder) in &self.profiles {
-            oxcast_api::store::validate_name(name)
-                .with_context(|| format!("profile name {name:?}"))?;
-            ladder
-                .validate()
-                .with_context(|| format!("profile {name}"))?;
+            oxcast_api::store::validate_name(name).with_context(|| format!("profile name {name:?}"))?;
+            ladder.validate().with_context(|| format!("profile {name}"))?;
         }
         if !self.profiles().contains_key(&self.live.default_profile) {
-            bail!(
-                "live.default_profile {:?} is not a profile",
-                self.live.default_profile
-            );
+            bail!("live.default_profile {:?} is not a profile", self.live.default_profile);
         }
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             bail!("admin_token must be at least 16 characters");
@@ -234,9 +221,7 @@ impl Config {
     }
 
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("oxcast.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("oxcast.db").display()))
     }
 }
 
@@ -254,9 +239,7 @@ mod tests {
 
     #[test]
     fn env_overrides_file_and_bad_values_are_named() {
-        let mut config =
-            Config::from_toml("http = \"127.0.0.1:9000\"\n[live]\npart_duration_ms = 300\n")
-                .unwrap();
+        let mut config = Config::from_toml("http = \"127.0.0.1:9000\"\n[live]\npart_duration_ms = 300\n").unwrap();
         config
             .apply_env(|k| match k {
                 "OXCAST_PART_DURATION_MS" => Some("250".into()),
@@ -267,9 +250,7 @@ mod tests {
         assert_eq!(config.http.port(), 9000);
         assert_eq!(config.rtmp.port(), 1936);
         assert_eq!(config.live.part_duration_ms, 250);
-        let err = config
-            .apply_env(|k| (k == "OXCAST_HTTP").then(|| "nope".into()))
-            .unwrap_err();
+        let err = config.apply_env(|k| (k == "OXCAST_HTTP").then(|| "nope".into())).unwrap_err();
         assert!(err.to_string().contains("OXCAST_HTTP"));
     }
 
@@ -281,10 +262,7 @@ mod tests {
         let mut c = Config::default();
         c.live.segment_duration_ms = 300;
         assert!(c.validate().is_err());
-        let c = Config {
-            default_stream: "no/slash".into(),
-            ..Config::default()
-        };
+        let c = Config { default_stream: "no/slash".into(), ..Config::default() };
         assert!(c.validate().is_err());
         assert!(Config::from_toml("unknown_key = 1").is_err());
     }

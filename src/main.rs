@@ -9,11 +9,7 @@ use oxcast::config::{Config, Overrides};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "oxcast",
-    version,
-    about = "Live-streaming server: RTMP in, Low-Latency HLS out"
-)]
+#[command(name = "oxcast", version, about = "Live-streaming server: RTMP in, Low-Latency HLS out")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,12 +50,22 @@ enum StreamCommand {
     /// Create a stream; its key is the last line of output.
     Create {
         name: String,
+        /// Transcoding profile (default: the server's live.default_profile).
+        #[arg(long)]
+        profile: Option<String>,
         #[command(flatten)]
         common: Common,
     },
     /// Replace a stream's key; the new key is the last line of output.
     RotateKey {
         name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Set a stream's transcoding profile (omit PROFILE for the server default).
+    SetProfile {
+        name: String,
+        profile: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -70,27 +76,27 @@ enum StreamCommand {
     },
 }
 
-fn load(
-    common: &Common,
-    http: Option<SocketAddr>,
-    rtmp: Option<SocketAddr>,
-) -> anyhow::Result<Config> {
-    Config::load(
-        common.config.as_deref(),
-        &Overrides {
-            http,
-            rtmp,
-            data_dir: common.data_dir.clone(),
-        },
-    )
+fn load(common: &Common, http: Option<SocketAddr>, rtmp: Option<SocketAddr>) -> anyhow::Result<Config> {
+    Config::load(common.config.as_deref(), &Overrides { http, rtmp, data_dir: common.data_dir.clone() })
+}
+
+fn check_profile(config: &Config, profile: Option<&str>) -> anyhow::Result<()> {
+    if let Some(p) = profile {
+        let known = config.profiles();
+        anyhow::ensure!(
+            known.contains_key(p),
+            "unknown profile {p:?}; known: {}",
+            known.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,oxcast=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,oxcast=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -106,8 +112,7 @@ async fn main() -> anyhow::Result<()> {
             #[cfg(unix)]
             {
                 let on_term = shutdown.clone();
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
                 tokio::spawn(async move {
                     term.recv().await;
                     on_term.cancel();
@@ -116,22 +121,28 @@ async fn main() -> anyhow::Result<()> {
             oxcast::serve::run(config, shutdown).await
         }
         Command::Stream { command } => match command {
-            StreamCommand::Create { name, common } => {
-                let store = oxcast::serve::open_store(&load(&common, None, None)?).await?;
-                let created = store.create(&name).await.context("creating the stream")?;
-                println!(
-                    "Created stream {}. Publish to it with this stream key:",
-                    created.name
-                );
+            StreamCommand::Create { name, profile, common } => {
+                let config = load(&common, None, None)?;
+                check_profile(&config, profile.as_deref())?;
+                let store = oxcast::serve::open_store(&config).await?;
+                let created =
+                    store.create_with_profile(&name, profile.as_deref()).await.context("creating the stream")?;
+                println!("Created stream {}. Publish to it with this stream key:", created.name);
                 println!("{}", created.key.as_str());
+                Ok(())
+            }
+            StreamCommand::SetProfile { name, profile, common } => {
+                let config = load(&common, None, None)?;
+                check_profile(&config, profile.as_deref())?;
+                let store = oxcast::serve::open_store(&config).await?;
+                anyhow::ensure!(store.set_profile(&name, profile.as_deref()).await?, "no stream named {name}");
+                let effective = profile.unwrap_or(config.live.default_profile);
+                println!("Stream {name} uses profile {effective} from its next publish.");
                 Ok(())
             }
             StreamCommand::RotateKey { name, common } => {
                 let store = oxcast::serve::open_store(&load(&common, None, None)?).await?;
-                let key = store
-                    .rotate_key(&name)
-                    .await?
-                    .with_context(|| format!("no stream named {name}"))?;
+                let key = store.rotate_key(&name).await?.with_context(|| format!("no stream named {name}"))?;
                 println!("New stream key for {name} (the old one no longer works):");
                 println!("{}", key.as_str());
                 Ok(())

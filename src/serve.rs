@@ -18,9 +18,7 @@ use crate::live::{LiveRegistry, LiveSettings};
 pub async fn open_store(config: &Config) -> anyhow::Result<StreamStore> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    StreamStore::open(&config.database_url())
-        .await
-        .context("opening the database")
+    StreamStore::open(&config.database_url()).await.context("opening the database")
 }
 
 /// The configured admin token, or the one generated into the data directory on first start.
@@ -47,9 +45,7 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     Ok(())
 }
@@ -67,18 +63,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         new_default_key = Some(created.key);
     }
 
-    let http = TcpListener::bind(config.http)
-        .await
-        .with_context(|| format!("binding HTTP on {}", config.http))?;
-    let rtmp_listener = TcpListener::bind(config.rtmp)
-        .await
-        .with_context(|| format!("binding RTMP on {}", config.rtmp))?;
+    let http = TcpListener::bind(config.http).await.with_context(|| format!("binding HTTP on {}", config.http))?;
+    let rtmp_listener =
+        TcpListener::bind(config.rtmp).await.with_context(|| format!("binding RTMP on {}", config.rtmp))?;
     let http_addr = http.local_addr()?;
     let rtmp_addr = rtmp_listener.local_addr()?;
-    let host = config
-        .public_host
-        .clone()
-        .unwrap_or_else(|| "localhost".into());
+    let host = config.public_host.clone().unwrap_or_else(|| "localhost".into());
     let urls = PublicUrls {
         http: format!("http://{host}:{}", http_addr.port()),
         rtmp: format!("rtmp://{host}:{}/live", rtmp_addr.port()),
@@ -98,13 +88,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     );
     let tracker = TaskTracker::new();
 
-    tracker.spawn(rtmp::run(
-        rtmp_listener,
-        registry.clone(),
-        RtmpConfig::default(),
-        shutdown.clone(),
-        tracker.clone(),
-    ));
+    tracker.spawn(rtmp::run(rtmp_listener, registry.clone(), RtmpConfig::default(), shutdown.clone(), tracker.clone()));
     let sampler = registry.clone();
     let sampler_stop = shutdown.clone();
     tracker.spawn(async move {
@@ -119,6 +103,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let state = AppState {
         store,
+        profiles: config.profiles().into_keys().collect(),
+        default_profile: config.live.default_profile.clone().into(),
         live: registry.clone(),
         admin_token: token.clone().into(),
         urls: urls.clone(),
@@ -126,32 +112,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let app = oxcast_api::app(state, registry.clone());
     let http_stop = shutdown.clone();
     tracker.spawn(async move {
-        let served = axum::serve(http, app)
-            .with_graceful_shutdown(http_stop.cancelled_owned())
-            .await;
+        let served = axum::serve(http, app).with_graceful_shutdown(http_stop.cancelled_owned()).await;
         if let Err(e) = served {
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
     tracker.close();
 
-    print_banner(
-        &config,
-        &urls,
-        http_addr,
-        rtmp_addr,
-        new_default_key.as_ref().map(|k| k.as_str()),
-        &token,
-    );
+    print_banner(&config, &urls, http_addr, rtmp_addr, new_default_key.as_ref().map(|k| k.as_str()), &token);
 
     shutdown.cancelled().await;
     tracing::info!("shutting down");
     let registry_for_end = registry.clone();
     tokio::task::spawn_blocking(move || registry_for_end.end_all()).await?;
-    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(10), tracker.wait()).await.is_err() {
         tracing::warn!("some connections did not close within 10 s");
     }
     Ok(())
@@ -168,9 +142,7 @@ fn print_banner(
     let name = &config.default_stream;
     let key_line = match new_key {
         Some(key) => key.to_owned(),
-        None => format!(
-            "(shown only when created; get a new one with `oxcast stream rotate-key {name}`)"
-        ),
+        None => format!("(shown only when created; get a new one with `oxcast stream rotate-key {name}`)"),
     };
     println!(
         "\noxcast is running (HTTP {http}, RTMP {rtmp}, data in {data}).\n\n\

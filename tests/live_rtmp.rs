@@ -16,10 +16,7 @@ fn wait_playlist(url: &str, timeout: Duration, done: impl Fn(&str) -> bool) -> S
         if status == 200 && done(&text) {
             return text;
         }
-        assert!(
-            Instant::now() < deadline,
-            "playlist never reached the expected state:\n{text}"
-        );
+        assert!(Instant::now() < deadline, "playlist never reached the expected state:\n{text}");
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -34,41 +31,24 @@ fn ffmpeg_push_serves_spec_shaped_decodable_ll_hls() {
     let _pusher = ffmpeg_push(&format!("{}/{}", server.rtmp, server.default_key), 20, &[]);
 
     // Multivariant playlist: one video variant with the real codec parameters and an audio group.
-    let master_text = get_when_ready(
-        &server.url("/live/main/index.m3u8"),
-        Duration::from_secs(20),
-    )
-    .text()
-    .unwrap();
+    let master_text = get_when_ready(&server.url("/live/main/index.m3u8"), Duration::from_secs(20)).text().unwrap();
     let master = parse_master(&master_text);
     assert_eq!(master.variants.len(), 1, "{master_text}");
     let variant = &master.variants[0];
     let codecs = variant.codecs.clone().unwrap_or_default();
-    assert!(
-        codecs.starts_with("avc1.64") && codecs.ends_with(",mp4a.40.2"),
-        "{codecs}"
-    );
+    assert!(codecs.starts_with("avc1.64") && codecs.ends_with(",mp4a.40.2"), "{codecs}");
     let res = variant.resolution.expect("RESOLUTION");
     assert_eq!((res.width, res.height), (640, 360));
     assert!((variant.frame_rate.unwrap_or_default() - 30.0).abs() < 0.01);
-    assert!(
-        variant.bandwidth > 500_000 && variant.bandwidth < 5_000_000,
-        "{}",
-        variant.bandwidth
-    );
+    assert!(variant.bandwidth > 500_000 && variant.bandwidth < 5_000_000, "{}", variant.bandwidth);
     assert!(variant.average_bandwidth.is_some());
     assert_eq!(variant.audio.as_deref(), Some("audio"));
     assert_eq!(master.alternatives.len(), 1);
-    assert_eq!(
-        master.alternatives[0].uri.as_deref(),
-        Some("audio/index.m3u8")
-    );
+    assert_eq!(master.alternatives[0].uri.as_deref(), Some("audio/index.m3u8"));
 
     // Media playlist once three segments are complete.
     let video_url = server.url("/live/main/video/index.m3u8");
-    let text = wait_playlist(&video_url, Duration::from_secs(20), |t| {
-        complete_segments(t) >= 3
-    });
+    let text = wait_playlist(&video_url, Duration::from_secs(20), |t| complete_segments(t) >= 3);
     let playlist = parse_media(&text);
     let ll = low_latency_tags(&text);
     assert_eq!(playlist.target_duration, 1);
@@ -80,37 +60,17 @@ fn ffmpeg_push_serves_spec_shaped_decodable_ll_hls() {
     assert!(ll.parts.iter().all(|p| p.duration <= 0.2), "{text}");
     assert!(ll.parts.iter().filter(|p| p.independent).count() >= 1);
     assert!(ll.preload_hint.is_some());
-    assert!(
-        ll.rendition_reports
-            .iter()
-            .any(|r| r.contains("../audio/index.m3u8") && r.contains("LAST-MSN="))
-    );
+    assert!(ll.rendition_reports.iter().any(|r| r.contains("../audio/index.m3u8") && r.contains("LAST-MSN=")));
     assert!(!playlist.end_list);
     for s in &playlist.segments {
-        assert!(
-            s.program_date_time.is_some(),
-            "every segment carries PROGRAM-DATE-TIME"
-        );
-        assert!(
-            (s.duration - 1.0).abs() < 0.05,
-            "segment of {} s",
-            s.duration
-        );
+        assert!(s.program_date_time.is_some(), "every segment carries PROGRAM-DATE-TIME");
+        assert!((s.duration - 1.0).abs() < 0.05, "segment of {} s", s.duration);
     }
-    let map_uri = playlist.segments[0]
-        .map
-        .as_ref()
-        .expect("EXT-X-MAP")
-        .uri
-        .clone();
+    let map_uri = playlist.segments[0].map.as_ref().expect("EXT-X-MAP").uri.clone();
 
     // Blocking reload: ask for the part the preload hint names; the answer must contain it.
     let hint = ll.preload_hint.clone().unwrap();
-    let (msn, part) = hint
-        .trim_start_matches("part-")
-        .trim_end_matches(".m4s")
-        .split_once('-')
-        .unwrap();
+    let (msn, part) = hint.trim_start_matches("part-").trim_end_matches(".m4s").split_once('-').unwrap();
     let started = Instant::now();
     let (status, blocked) = get_text(&format!("{video_url}?_HLS_msn={msn}&_HLS_part={part}"));
     assert_eq!(status, 200);
@@ -131,29 +91,16 @@ fn ffmpeg_push_serves_spec_shaped_decodable_ll_hls() {
     let dir = tempfile::tempdir().unwrap();
     let init = get_bytes(&server.url(&format!("/live/main/video/{map_uri}")));
     let segment = &playlist.segments[playlist.segments.len() - 2];
-    let seg_msn: u64 = segment
-        .uri
-        .trim_start_matches("seg-")
-        .trim_end_matches(".m4s")
-        .parse()
-        .unwrap();
+    let seg_msn: u64 = segment.uri.trim_start_matches("seg-").trim_end_matches(".m4s").parse().unwrap();
     let parts: Vec<Vec<u8>> = ll
         .parts
         .iter()
         .filter(|p| p.uri.starts_with(&format!("part-{seg_msn}-")))
         .map(|p| get_bytes(&server.url(&format!("/live/main/video/{}", p.uri))))
         .collect();
-    assert!(
-        parts.len() >= 5,
-        "parts of segment {seg_msn}: {}",
-        parts.len()
-    );
+    assert!(parts.len() >= 5, "parts of segment {seg_msn}: {}", parts.len());
     let whole = get_bytes(&server.url(&format!("/live/main/video/{}", segment.uri)));
-    assert_eq!(
-        whole,
-        parts.concat(),
-        "segment = concatenation of its parts"
-    );
+    assert_eq!(whole, parts.concat(), "segment = concatenation of its parts");
     let file = write_file(dir.path(), "video.mp4", &[init, whole]);
     let p = probe(&file);
     assert_eq!(p.codec, "h264");
@@ -168,17 +115,8 @@ fn ffmpeg_push_serves_spec_shaped_decodable_ll_hls() {
     // Audio decodes too and covers about the same second.
     let audio_text = get_text(&server.url("/live/main/audio/index.m3u8")).1;
     let audio = parse_media(&audio_text);
-    let a_map = audio.segments[0]
-        .map
-        .as_ref()
-        .expect("audio EXT-X-MAP")
-        .uri
-        .clone();
-    let a_seg = audio
-        .segments
-        .iter()
-        .find(|s| s.uri == segment.uri)
-        .expect("same msn in audio");
+    let a_map = audio.segments[0].map.as_ref().expect("audio EXT-X-MAP").uri.clone();
+    let a_seg = audio.segments.iter().find(|s| s.uri == segment.uri).expect("same msn in audio");
     let a_file = write_file(
         dir.path(),
         "audio.mp4",
@@ -196,18 +134,12 @@ fn ffmpeg_push_serves_spec_shaped_decodable_ll_hls() {
     assert_eq!(status["state"], "live");
     assert_eq!(status["protocol"], "rtmp");
     assert_eq!(status["renditions"][0]["width"], 640);
-    assert!(
-        status["ingest_bitrate_bps"].as_u64().unwrap_or(0) > 500_000,
-        "{status}"
-    );
+    assert!(status["ingest_bitrate_bps"].as_u64().unwrap_or(0) > 500_000, "{status}");
     assert_eq!(status["frames_skipped"], 0);
 
     // Metrics expose the part-ready delay.
     let (_, metrics) = get_text(&server.url("/metrics"));
-    assert!(
-        metrics.contains("oxcast_part_ready_seconds{stream=\"main\",quantile=\"0.5\"}"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("oxcast_part_ready_seconds{stream=\"main\",quantile=\"0.5\"}"), "{metrics}");
 }
 
 #[test]
@@ -231,10 +163,7 @@ fn gstreamer_rtmp2sink_with_repeated_metadata_plays() {
     assert_eq!((p.width, p.height), (Some(480), Some(270)));
     assert!(p.first_packet_key);
     assert_eq!(p.packets, 30, "{p:?}");
-    assert_eq!(
-        p.frames, 30,
-        "no B-frames with tune=zerolatency: every sample decodes: {p:?}"
-    );
+    assert_eq!(p.frames, 30, "no B-frames with tune=zerolatency: every sample decodes: {p:?}");
     assert!(!server.log().contains("ERROR"), "{}", server.log());
 }
 
@@ -242,15 +171,9 @@ fn gstreamer_rtmp2sink_with_repeated_metadata_plays() {
 fn wrong_key_is_rejected_and_the_connection_closed() {
     let server = Server::start();
     let mut pusher = ffmpeg_push(&format!("{}/sk_not_a_real_key", server.rtmp), 10, &[]);
-    let exit = pusher
-        .wait_exit(Duration::from_secs(8))
-        .expect("ffmpeg must be disconnected");
+    let exit = pusher.wait_exit(Duration::from_secs(8)).expect("ffmpeg must be disconnected");
     assert!(!exit.success());
-    assert!(
-        server.wait_for_log("rtmp publish rejected", Duration::from_secs(5)),
-        "{}",
-        server.log()
-    );
+    assert!(server.wait_for_log("rtmp publish rejected", Duration::from_secs(5)), "{}", server.log());
     assert_eq!(get_text(&server.url("/live/main/index.m3u8")).0, 404);
     let status: serde_json::Value = stream_status(&server, "main");
     assert_eq!(status["state"], "offline");
@@ -262,22 +185,15 @@ fn a_second_publisher_takes_over_then_the_stream_ends() {
     let url = format!("{}/{}", server.rtmp, server.default_key);
     let mut first = ffmpeg_push(&url, 60, &[]);
     let video = server.url("/live/main/video/index.m3u8");
-    wait_playlist(&video, Duration::from_secs(20), |t| {
-        complete_segments(t) >= 2
-    });
+    wait_playlist(&video, Duration::from_secs(20), |t| complete_segments(t) >= 2);
 
     // Same key again, as a reconnecting OBS would: it wins, the old connection is closed.
     let mut second = ffmpeg_push(&url, 8, &["-s", "320x180"]);
-    assert!(
-        first.wait_exit(Duration::from_secs(10)).is_some(),
-        "old publisher must be disconnected"
-    );
+    assert!(first.wait_exit(Duration::from_secs(10)).is_some(), "old publisher must be disconnected");
     assert!(server.log().contains("publisher takes the stream over"));
     let text = wait_playlist(&video, Duration::from_secs(20), |t| {
         t.contains("#EXT-X-DISCONTINUITY")
-            && t.split("#EXT-X-DISCONTINUITY")
-                .nth(1)
-                .is_some_and(|after| after.contains("#EXTINF"))
+            && t.split("#EXT-X-DISCONTINUITY").nth(1).is_some_and(|after| after.contains("#EXTINF"))
     });
     // The new session has its own init segment after the discontinuity.
     let after = text.split("#EXT-X-DISCONTINUITY").nth(1).unwrap();
@@ -286,14 +202,8 @@ fn a_second_publisher_takes_over_then_the_stream_ends() {
     assert!(master.contains("RESOLUTION=320x180"), "{master}");
 
     // The second publisher finishes; after the grace period the playlist ends.
-    assert!(
-        second
-            .wait_exit(Duration::from_secs(20))
-            .is_some_and(|s| s.success())
-    );
-    let ended = wait_playlist(&video, Duration::from_secs(15), |t| {
-        t.contains("#EXT-X-ENDLIST")
-    });
+    assert!(second.wait_exit(Duration::from_secs(20)).is_some_and(|s| s.success()));
+    let ended = wait_playlist(&video, Duration::from_secs(15), |t| t.contains("#EXT-X-ENDLIST"));
     assert!(parse_media(&ended).end_list);
     assert!(!ended.contains("PRELOAD-HINT"));
     let status: serde_json::Value = stream_status(&server, "main");
@@ -307,16 +217,12 @@ fn reconnect_within_grace_continues_the_playlist() {
     let video = server.url("/live/main/video/index.m3u8");
     let mut first = ffmpeg_push(&url, 4, &[]);
     assert!(first.wait_exit(Duration::from_secs(20)).is_some());
-    let before = wait_playlist(&video, Duration::from_secs(10), |t| {
-        complete_segments(t) >= 3
-    });
+    let before = wait_playlist(&video, Duration::from_secs(10), |t| complete_segments(t) >= 3);
     let first_seq = parse_media(&before).media_sequence;
     assert!(!before.contains("ENDLIST"));
     let _again = ffmpeg_push(&url, 10, &[]);
     let after = wait_playlist(&video, Duration::from_secs(20), |t| {
-        t.split("#EXT-X-DISCONTINUITY")
-            .nth(1)
-            .is_some_and(|after| after.contains("#EXTINF"))
+        t.split("#EXT-X-DISCONTINUITY").nth(1).is_some_and(|after| after.contains("#EXTINF"))
     });
     let p = parse_media(&after);
     assert_eq!(p.media_sequence, first_seq, "same playlist, continued");

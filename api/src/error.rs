@@ -27,9 +27,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::InvalidName(msg) => AppError::BadRequest(msg),
-            StoreError::NameTaken(name) => {
-                AppError::Conflict(format!("stream {name} already exists"))
-            }
+            StoreError::NameTaken(name) => AppError::Conflict(format!("stream {name} already exists")),
             other => AppError::Internal(Box::new(other)),
         }
     }
@@ -58,10 +56,6 @@ impl IntoResponse for AppError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response()
+        (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response()
     }
 }

@@ -37,6 +37,9 @@ pub struct PublicUrls {
 #[derive(Clone)]
 pub struct AppState {
     pub store: StreamStore,
+    /// Transcoding profile names streams may use, and the default one.
+    pub profiles: Arc<[String]>,
+    pub default_profile: Arc<str>,
     pub live: Arc<dyn LiveView>,
     pub admin_token: Arc<str>,
     pub urls: PublicUrls,

@@ -17,10 +17,7 @@ pub(crate) fn routes() -> Router<AppState> {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     if let Some(rss) = resident_memory_bytes() {
-        let _ = writeln!(
-            out,
-            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}"
-        );
+        let _ = writeln!(out, "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}");
     }
     state.live.render_metrics(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)

@@ -21,11 +21,5 @@ async fn watch(Path(name): Path<String>) -> Html<String> {
 }
 
 async fn hls_js() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "application/javascript"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        HLS_JS,
-    )
+    ([(header::CONTENT_TYPE, "application/javascript"), (header::CACHE_CONTROL, "public, max-age=86400")], HLS_JS)
 }

@@ -62,13 +62,8 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
     if name.is_empty() || name.len() > 64 {
         return Err(StoreError::InvalidName("must be 1 to 64 characters".into()));
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(StoreError::InvalidName(
-            "use only letters, digits, '-' and '_'".into(),
-        ));
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(StoreError::InvalidName("use only letters, digits, '-' and '_'".into()));
     }
     Ok(())
 }
@@ -81,41 +76,33 @@ pub struct StreamStore {
 impl StreamStore {
     /// Opens (creating if needed) the database at `url` and applies migrations.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal);
+        let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true).journal_mode(SqliteJournalMode::Wal);
         // Every connection to ":memory:" is its own database: keep one.
         let connections = if url.contains(":memory:") { 1 } else { 4 };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(connections)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(connections).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
     }
 
     pub async fn create(&self, name: &str) -> Result<NewStream, StoreError> {
+        self.create_with_profile(name, None).await
+    }
+
+    /// Creates a stream with a transcoding profile (`None`: the server default).
+    pub async fn create_with_profile(&self, name: &str, profile: Option<&str>) -> Result<NewStream, StoreError> {
         validate_name(name)?;
         let key = StreamKey::generate();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let inserted =
-            sqlx::query("INSERT INTO streams (name, key_hash, created_at) VALUES (?, ?, ?)")
-                .bind(name)
-                .bind(hash_key(key.as_str()))
-                .bind(now)
-                .execute(&self.pool)
-                .await;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let inserted = sqlx::query("INSERT INTO streams (name, key_hash, created_at, profile) VALUES (?, ?, ?, ?)")
+            .bind(name)
+            .bind(hash_key(key.as_str()))
+            .bind(now)
+            .bind(profile)
+            .execute(&self.pool)
+            .await;
         match inserted {
-            Ok(_) => Ok(NewStream {
-                name: name.to_owned(),
-                key,
-            }),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::NameTaken(name.to_owned()))
-            }
+            Ok(_) => Ok(NewStream { name: name.to_owned(), key }),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::NameTaken(name.to_owned())),
             Err(e) => Err(e.into()),
         }
     }
@@ -133,36 +120,47 @@ impl StreamStore {
 
     /// The stream a publisher's key belongs to.
     pub async fn name_for_key(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT name FROM streams WHERE key_hash = ?")
+        Ok(self.stream_for_key(key).await?.map(|(name, _)| name))
+    }
+
+    /// The stream a publisher's key belongs to, with its profile.
+    pub async fn stream_for_key(&self, key: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let row = sqlx::query("SELECT name, profile FROM streams WHERE key_hash = ?")
             .bind(hash_key(key))
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.get::<String, _>("name")))
+        Ok(row.map(|r| (r.get::<String, _>("name"), r.get::<Option<String>, _>("profile"))))
+    }
+
+    /// Sets (or with `None` clears) a stream's profile; false if there is no such stream.
+    pub async fn set_profile(&self, name: &str, profile: Option<&str>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE streams SET profile = ? WHERE name = ?")
+            .bind(profile)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A stream's profile: `None` if the stream does not exist, `Some(None)` for the default.
+    pub async fn profile(&self, name: &str) -> Result<Option<Option<String>>, StoreError> {
+        let row =
+            sqlx::query("SELECT profile FROM streams WHERE name = ?").bind(name).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.get::<Option<String>, _>("profile")))
     }
 
     pub async fn exists(&self, name: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM streams WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query("SELECT 1 FROM streams WHERE name = ?").bind(name).fetch_optional(&self.pool).await?;
         Ok(row.is_some())
     }
 
     pub async fn names(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT name FROM streams ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| r.get::<String, _>("name"))
-            .collect())
+        let rows = sqlx::query("SELECT name FROM streams ORDER BY name").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|r| r.get::<String, _>("name")).collect())
     }
 
     pub async fn count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM streams")
-            .fetch_one(&self.pool)
-            .await?
-            .get("n"))
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM streams").fetch_one(&self.pool).await?.get("n"))
     }
 }
 
@@ -179,19 +177,9 @@ mod tests {
         let s = store().await;
         let created = s.create("cam-1").await.unwrap();
         assert!(created.key.as_str().starts_with("sk_") && created.key.as_str().len() == 43);
-        assert_eq!(
-            s.name_for_key(created.key.as_str())
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("cam-1")
-        );
+        assert_eq!(s.name_for_key(created.key.as_str()).await.unwrap().as_deref(), Some("cam-1"));
         assert_eq!(s.name_for_key("sk_wrong").await.unwrap(), None);
-        let stored: String = sqlx::query("SELECT key_hash FROM streams")
-            .fetch_one(&s.pool)
-            .await
-            .unwrap()
-            .get(0);
+        let stored: String = sqlx::query("SELECT key_hash FROM streams").fetch_one(&s.pool).await.unwrap().get(0);
         assert_ne!(stored, created.key.as_str());
         assert_eq!(s.names().await.unwrap(), ["cam-1"]);
     }
@@ -202,10 +190,7 @@ mod tests {
         s.create("a").await.unwrap();
         assert!(matches!(s.create("a").await, Err(StoreError::NameTaken(_))));
         for bad in ["", "a/b", "../x", "white space", &"x".repeat(65)] {
-            assert!(
-                matches!(s.create(bad).await, Err(StoreError::InvalidName(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(s.create(bad).await, Err(StoreError::InvalidName(_))), "{bad:?}");
         }
     }
 
@@ -215,10 +200,18 @@ mod tests {
         let old = s.create("a").await.unwrap().key;
         let new = s.rotate_key("a").await.unwrap().unwrap();
         assert_eq!(s.name_for_key(old.as_str()).await.unwrap(), None);
-        assert_eq!(
-            s.name_for_key(new.as_str()).await.unwrap().as_deref(),
-            Some("a")
-        );
+        assert_eq!(s.name_for_key(new.as_str()).await.unwrap().as_deref(), Some("a"));
         assert!(s.rotate_key("missing").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn profiles_are_stored_per_stream() {
+        let s = store().await;
+        let key = s.create_with_profile("a", Some("mobile")).await.unwrap().key;
+        assert_eq!(s.stream_for_key(key.as_str()).await.unwrap(), Some(("a".into(), Some("mobile".into()))));
+        assert!(s.set_profile("a", None).await.unwrap());
+        assert_eq!(s.profile("a").await.unwrap(), Some(None));
+        assert!(!s.set_profile("nope", Some("x")).await.unwrap());
+        assert_eq!(s.profile("nope").await.unwrap(), None);
     }
 }

@@ -3,7 +3,7 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/streams", post(create).get(list))
         .route("/api/streams/{name}", get(status))
         .route("/api/streams/{name}/rotate-key", post(rotate_key))
+        .route("/api/streams/{name}/profile", put(set_profile))
 }
 
 /// Constant-time comparison of the bearer token with the admin token.
@@ -26,23 +27,33 @@ fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> 
         .ok_or(AppError::Unauthorized)?;
     let expected = state.admin_token.as_bytes();
     let given = given.as_bytes();
-    let same = given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
-        Ok(())
-    } else {
-        Err(AppError::Unauthorized)
-    }
+    let same = given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if same { Ok(()) } else { Err(AppError::Unauthorized) }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateStream {
     name: String,
+    /// Transcoding profile; the server default when absent.
+    #[serde(default)]
+    profile: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetProfile {
+    /// A profile name, or null for the server default.
+    profile: Option<String>,
+}
+
+fn check_profile(state: &AppState, profile: Option<&str>) -> Result<(), AppError> {
+    match profile {
+        Some(p) if !state.profiles.iter().any(|known| known == p) => {
+            Err(AppError::BadRequest(format!("unknown profile {p:?}; known: {}", state.profiles.join(", "))))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -73,16 +84,10 @@ async fn create(
 ) -> Result<(StatusCode, Json<CreatedStream>), AppError> {
     require_admin(&state, &headers)?;
     let Json(body) = body?;
-    let created = state.store.create(&body.name).await?;
+    check_profile(&state, body.profile.as_deref())?;
+    let created = state.store.create_with_profile(&body.name, body.profile.as_deref()).await?;
     tracing::info!(stream = %created.name, "stream created");
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedStream::new(
-            &state,
-            created.name,
-            created.key.as_str(),
-        )),
-    ))
+    Ok((StatusCode::CREATED, Json(CreatedStream::new(&state, created.name, created.key.as_str()))))
 }
 
 async fn rotate_key(
@@ -91,47 +96,49 @@ async fn rotate_key(
     Path(name): Path<String>,
 ) -> Result<Json<CreatedStream>, AppError> {
     require_admin(&state, &headers)?;
-    let key = state
-        .store
-        .rotate_key(&name)
-        .await?
-        .ok_or(AppError::NotFound("stream"))?;
+    let key = state.store.rotate_key(&name).await?.ok_or(AppError::NotFound("stream"))?;
     Ok(Json(CreatedStream::new(&state, name, key.as_str())))
+}
+
+async fn set_profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Result<Json<SetProfile>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    require_admin(&state, &headers)?;
+    let Json(body) = body?;
+    check_profile(&state, body.profile.as_deref())?;
+    if !state.store.set_profile(&name, body.profile.as_deref()).await? {
+        return Err(AppError::NotFound("stream"));
+    }
+    let effective = body.profile.unwrap_or_else(|| state.default_profile.to_string());
+    // A live session keeps the ladder it started with; the profile applies from the next publish.
+    Ok(Json(serde_json::json!({ "name": name, "profile": effective, "applies": "next publish" })))
 }
 
 #[derive(Debug, Serialize)]
 struct StreamSummary {
     name: String,
+    /// Transcoding profile in effect for the next publish.
+    profile: String,
     #[serde(flatten)]
     live: LiveStatus,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Vec<StreamSummary>>, AppError> {
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<StreamSummary>>, AppError> {
     require_admin(&state, &headers)?;
-    let names = state.store.names().await?;
-    Ok(Json(
-        names
-            .into_iter()
-            .map(|name| StreamSummary {
-                live: state.live.status(&name),
-                name,
-            })
-            .collect(),
-    ))
+    let mut out = Vec::new();
+    for name in state.store.names().await? {
+        let profile = state.store.profile(&name).await?.flatten();
+        let profile = profile.unwrap_or_else(|| state.default_profile.to_string());
+        out.push(StreamSummary { live: state.live.status(&name), profile, name });
+    }
+    Ok(Json(out))
 }
 
-async fn status(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Json<StreamSummary>, AppError> {
-    if !state.store.exists(&name).await? {
-        return Err(AppError::NotFound("stream"));
-    }
-    Ok(Json(StreamSummary {
-        live: state.live.status(&name),
-        name,
-    }))
+async fn status(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<StreamSummary>, AppError> {
+    let profile = state.store.profile(&name).await?.ok_or(AppError::NotFound("stream"))?;
+    let profile = profile.unwrap_or_else(|| state.default_profile.to_string());
+    Ok(Json(StreamSummary { live: state.live.status(&name), profile, name }))
 }

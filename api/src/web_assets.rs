@@ -78,9 +78,7 @@ mod tests {
     use super::*;
 
     fn script_line(page: &str) -> &str {
-        let start = page
-            .find(SCRIPT_BEFORE)
-            .expect("template has the STREAM line");
+        let start = page.find(SCRIPT_BEFORE).expect("template has the STREAM line");
         let end = start + page[start..].find('\n').expect("line ends");
         &page[start..end]
     }
@@ -97,15 +95,9 @@ mod tests {
     fn hostile_name_cannot_break_out() {
         let name = "a\"</script><b>";
         let page = render_player(name);
-        assert_eq!(
-            script_line(&page),
-            r#"const STREAM = "a\"\u003c/script\u003e\u003cb\u003e";"#
-        );
+        assert_eq!(script_line(&page), r#"const STREAM = "a\"\u003c/script\u003e\u003cb\u003e";"#);
         // The only `</script>` tags are the template's own two.
-        assert_eq!(
-            page.matches("</script>").count(),
-            PLAYER_HTML.matches("</script>").count()
-        );
+        assert_eq!(page.matches("</script>").count(), PLAYER_HTML.matches("</script>").count());
         assert!(page.contains("<title>a&quot;&lt;/script&gt;&lt;b&gt; "));
         assert!(!page.contains("<b>"));
     }
@@ -118,9 +110,6 @@ mod tests {
 
         let page = render_player("{{STREAM_NAME}}");
         assert_eq!(script_line(&page), "const STREAM = \"{{STREAM_NAME}}\";");
-        assert_eq!(
-            page.matches(SLOT).count(),
-            PLAYER_HTML.matches(SLOT).count()
-        );
+        assert_eq!(page.matches(SLOT).count(), PLAYER_HTML.matches(SLOT).count());
     }
 }

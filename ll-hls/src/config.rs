@@ -19,11 +19,7 @@ pub struct PackagerConfig {
 
 impl Default for PackagerConfig {
     fn default() -> Self {
-        Self {
-            part_target: DEFAULT_PART_TARGET,
-            segment_target: DEFAULT_TARGET_DURATION,
-            window: DEFAULT_WINDOW,
-        }
+        Self { part_target: DEFAULT_PART_TARGET, segment_target: DEFAULT_TARGET_DURATION, window: DEFAULT_WINDOW }
     }
 }
 

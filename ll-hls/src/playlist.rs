@@ -32,10 +32,7 @@ pub fn multivariant(state: &StreamState) -> Option<String> {
     if !state.playable() {
         return None;
     }
-    let audio = state
-        .renditions
-        .iter()
-        .find(|r| r.meta.kind == TrackKind::Audio);
+    let audio = state.renditions.iter().find(|r| r.meta.kind == TrackKind::Audio);
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     if let Some(a) = audio {
         let _ = write!(
@@ -49,11 +46,7 @@ pub fn multivariant(state: &StreamState) -> Option<String> {
         let _ = writeln!(out, ",URI=\"{}/index.m3u8\"", a.meta.id);
     }
     let (audio_peak, audio_avg) = audio.map(rates).unwrap_or((0, 0));
-    let mut videos: Vec<&Rendition> = state
-        .renditions
-        .iter()
-        .filter(|r| r.meta.kind == TrackKind::Video)
-        .collect();
+    let mut videos: Vec<&Rendition> = state.renditions.iter().filter(|r| r.meta.kind == TrackKind::Video).collect();
     videos.sort_by_key(|r| std::cmp::Reverse(rates(r).0));
     for v in videos {
         let (peak, avg) = rates(v);
@@ -84,12 +77,10 @@ pub fn multivariant(state: &StreamState) -> Option<String> {
 
 /// (peak, average) bits per second: measured, else nominal, else a conservative guess.
 fn rates(r: &Rendition) -> (u64, u64) {
-    r.measured_bitrate()
-        .or(r.meta.bitrate.map(|b| (b, b)))
-        .unwrap_or(match r.meta.kind {
-            TrackKind::Video => (3_000_000, 2_500_000),
-            TrackKind::Audio => (160_000, 128_000),
-        })
+    r.measured_bitrate().or(r.meta.bitrate.map(|b| (b, b))).unwrap_or(match r.meta.kind {
+        TrackKind::Video => (3_000_000, 2_500_000),
+        TrackKind::Audio => (160_000, 128_000),
+    })
 }
 
 /// Renders a rendition's media playlist. `skip` asks for a delta update (EXT-X-SKIP).
@@ -113,11 +104,7 @@ pub fn media(state: &StreamState, rendition: &Rendition, skip: bool) -> String {
     let first_msn = rendition.segments.front().map_or(0, |s| s.msn);
     let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
     if rendition.discontinuity_sequence > 0 {
-        let _ = writeln!(
-            out,
-            "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-            rendition.discontinuity_sequence
-        );
+        let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", rendition.discontinuity_sequence);
     }
 
     // Delta update: leave out complete segments that start earlier than CAN-SKIP-UNTIL before
@@ -140,8 +127,7 @@ pub fn media(state: &StreamState, rendition: &Rendition, skip: bool) -> String {
     }
 
     // Parts are listed for the segments ending within the last three target durations.
-    let parts_from =
-        total.saturating_sub(Duration::from_secs(target * PART_LISTING_TARGET_DURATIONS));
+    let parts_from = total.saturating_sub(Duration::from_secs(target * PART_LISTING_TARGET_DURATIONS));
     let mut start = Duration::ZERO;
     let mut last_init = None;
     for (i, s) in rendition.segments.iter().enumerate() {
@@ -157,35 +143,18 @@ pub fn media(state: &StreamState, rendition: &Rendition, skip: bool) -> String {
             let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", init_uri(s.init_id));
             last_init = Some(s.init_id);
         }
-        let _ = writeln!(
-            out,
-            "#EXT-X-PROGRAM-DATE-TIME:{}",
-            rfc3339_millis(s.program_date_time)
-        );
+        let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_millis(s.program_date_time));
         if !s.complete || seg_end > parts_from {
             for (index, p) in s.parts.iter().enumerate() {
                 // B-frame reordering can stretch a GOP's last part past the target by up to a
                 // frame; the advertised duration never exceeds PART-TARGET (EXTINF stays exact).
                 let d = p.duration.as_secs_f64().min(part_target);
-                let _ = write!(
-                    out,
-                    "#EXT-X-PART:DURATION={d:.3},URI=\"{}\"",
-                    part_uri(s.msn, index)
-                );
-                out.push_str(if p.independent {
-                    ",INDEPENDENT=YES\n"
-                } else {
-                    "\n"
-                });
+                let _ = write!(out, "#EXT-X-PART:DURATION={d:.3},URI=\"{}\"", part_uri(s.msn, index));
+                out.push_str(if p.independent { ",INDEPENDENT=YES\n" } else { "\n" });
             }
         }
         if s.complete {
-            let _ = writeln!(
-                out,
-                "#EXTINF:{:.5},\n{}",
-                s.duration.as_secs_f64(),
-                segment_uri(s.msn)
-            );
+            let _ = writeln!(out, "#EXTINF:{:.5},\n{}", s.duration.as_secs_f64(), segment_uri(s.msn));
         }
     }
 
@@ -194,17 +163,9 @@ pub fn media(state: &StreamState, rendition: &Rendition, skip: bool) -> String {
         return out;
     }
     if let Some((msn, index)) = next_part(rendition) {
-        let _ = writeln!(
-            out,
-            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
-            part_uri(msn, index)
-        );
+        let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"", part_uri(msn, index));
     }
-    for other in state
-        .renditions
-        .iter()
-        .filter(|r| r.meta.id != rendition.meta.id)
-    {
+    for other in state.renditions.iter().filter(|r| r.meta.id != rendition.meta.id) {
         if let Some((msn, part)) = other.last_part() {
             let _ = writeln!(
                 out,
@@ -232,13 +193,7 @@ pub fn rfc3339_millis(t: SystemTime) -> String {
     let secs = since.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem / 60 % 60, rem % 60, since.subsec_millis())
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
@@ -263,10 +218,7 @@ mod tests {
     fn dates_render_in_utc() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_763_732_411_123);
         assert_eq!(rfc3339_millis(t), "2025-11-21T13:40:11.123Z");
-        assert_eq!(
-            rfc3339_millis(SystemTime::UNIX_EPOCH),
-            "1970-01-01T00:00:00.000Z"
-        );
+        assert_eq!(rfc3339_millis(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(&rfc3339_millis(leap)[..10], "2000-02-29");
     }
@@ -285,17 +237,13 @@ mod tests {
         // durations: its parts are no longer listed, its EXTINF is.
         assert!(text.contains("seg-100.m4s"));
         assert!(!text.contains("part-100-"));
-        assert!(
-            text.contains("#EXT-X-PART:DURATION=0.200,URI=\"part-101-0.m4s\",INDEPENDENT=YES\n")
-        );
+        assert!(text.contains("#EXT-X-PART:DURATION=0.200,URI=\"part-101-0.m4s\",INDEPENDENT=YES\n"));
         assert!(text.contains("#EXT-X-PART:DURATION=0.200,URI=\"part-101-1.m4s\"\n"));
         assert!(text.contains("#EXTINF:1.00000,\nseg-102.m4s\n"));
         assert!(!text.contains("seg-104.m4s"), "open segment has no EXTINF");
         assert!(text.contains("part-104-1.m4s"));
         assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-104-2.m4s\"\n"));
-        assert!(text.ends_with(
-            "#EXT-X-RENDITION-REPORT:URI=\"../audio/index.m3u8\",LAST-MSN=104,LAST-PART=1\n"
-        ));
+        assert!(text.ends_with("#EXT-X-RENDITION-REPORT:URI=\"../audio/index.m3u8\",LAST-MSN=104,LAST-PART=1\n"));
         assert!(!text.contains("ENDLIST"));
     }
 
@@ -306,10 +254,7 @@ mod tests {
         let full = media(&s, v, false);
         let delta = media(&s, v, true);
         // 12.2 s of media, CAN-SKIP-UNTIL 6 s: segments starting before 6.2 s are skipped (6 of them).
-        assert!(
-            delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=6\n"),
-            "{delta}"
-        );
+        assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=6\n"), "{delta}");
         assert!(!delta.contains("seg-105.m4s"));
         assert!(delta.contains("seg-106.m4s"));
         assert!(full.contains("seg-100.m4s"));
@@ -326,17 +271,14 @@ mod tests {
             crate::state::tests::meta("video", TrackKind::Video),
             crate::state::tests::meta("audio", TrackKind::Audio),
         ]);
-        s.set_init(
-            "video",
-            bytes::Bytes::from_static(b"i2"),
-            Some((1280, 720)),
-            Some(30.0),
-            None,
-        );
+        s.set_init("video", bytes::Bytes::from_static(b"i2"), Some((1280, 720)), Some(30.0), None);
         s.push_part("video", crate::state::tests::part(200, true));
         s.end();
         let text = media(&s, s.rendition("video").unwrap(), false);
-        assert!(text.contains("#EXTINF:0.40000,\nseg-101.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-102.mp4\"\n"), "{text}");
+        assert!(
+            text.contains("#EXTINF:0.40000,\nseg-101.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-102.mp4\"\n"),
+            "{text}"
+        );
         assert!(text.ends_with("#EXT-X-ENDLIST\n"));
         assert!(!text.contains("PRELOAD-HINT"));
     }
@@ -344,13 +286,7 @@ mod tests {
     #[test]
     fn multivariant_lists_video_with_audio_group() {
         let mut s = live_state(2, 0);
-        s.set_init(
-            "video",
-            bytes::Bytes::from_static(b"init"),
-            Some((1280, 720)),
-            Some(30.0),
-            None,
-        );
+        s.set_init("video", bytes::Bytes::from_static(b"init"), Some((1280, 720)), Some(30.0), None);
         let text = multivariant(&s).unwrap();
         assert!(text.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/index.m3u8\"\n"), "{text}");
         // 1000 bytes per 200 ms part = 40 kbit/s per rendition; video + audio = 80 kbit/s.

@@ -29,11 +29,7 @@ pub enum BadRequest {
 /// Parses `_HLS_msn`, `_HLS_part` and `_HLS_skip`; other parameters are ignored.
 pub fn parse_query(query: Option<&str>) -> Result<PlaylistRequest, BadRequest> {
     let mut req = PlaylistRequest::default();
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
             "_HLS_msn" => req.msn = Some(value.parse().map_err(|_| BadRequest::BadMsn)?),
@@ -61,11 +57,7 @@ pub enum Readiness<T> {
 }
 
 /// Is the playlist `req` asks for available? Ended streams answer at once.
-pub fn playlist_readiness(
-    rendition: &Rendition,
-    ended: bool,
-    req: &PlaylistRequest,
-) -> Readiness<()> {
+pub fn playlist_readiness(rendition: &Rendition, ended: bool, req: &PlaylistRequest) -> Readiness<()> {
     let Some(msn) = req.msn else {
         return Readiness::Ready(());
     };
@@ -91,20 +83,11 @@ pub fn playlist_readiness(
         }
         None => rendition.segment(msn).is_some_and(|s| s.complete) || part_msn > msn,
     };
-    if ready {
-        Readiness::Ready(())
-    } else {
-        Readiness::Wait
-    }
+    if ready { Readiness::Ready(()) } else { Readiness::Wait }
 }
 
 /// Is part `index` of segment `msn` available (or worth waiting for)?
-pub fn part_readiness(
-    rendition: &Rendition,
-    live: bool,
-    msn: u64,
-    index: usize,
-) -> Readiness<Bytes> {
+pub fn part_readiness(rendition: &Rendition, live: bool, msn: u64, index: usize) -> Readiness<Bytes> {
     /// How far past the next expected part a request may wait (the preload hint is +0).
     const PART_ADVANCE: usize = 2;
     if let Some(s) = rendition.segment(msn) {
@@ -115,11 +98,7 @@ pub fn part_readiness(
         };
     }
     let next_msn = rendition.last_msn().map(|m| m + 1);
-    if live && next_msn == Some(msn) && index <= PART_ADVANCE {
-        Readiness::Wait
-    } else {
-        Readiness::NotFound
-    }
+    if live && next_msn == Some(msn) && index <= PART_ADVANCE { Readiness::Wait } else { Readiness::NotFound }
 }
 
 /// Is segment `msn` complete? An open segment is worth waiting for.
@@ -141,21 +120,11 @@ mod tests {
         assert_eq!(parse_query(None), Ok(PlaylistRequest::default()));
         assert_eq!(
             parse_query(Some("_HLS_msn=12&_HLS_part=3&_HLS_skip=YES&x=1")),
-            Ok(PlaylistRequest {
-                msn: Some(12),
-                part: Some(3),
-                skip: true
-            })
+            Ok(PlaylistRequest { msn: Some(12), part: Some(3), skip: true })
         );
-        assert_eq!(
-            parse_query(Some("_HLS_part=3")),
-            Err(BadRequest::PartWithoutMsn)
-        );
+        assert_eq!(parse_query(Some("_HLS_part=3")), Err(BadRequest::PartWithoutMsn));
         assert_eq!(parse_query(Some("_HLS_msn=-1")), Err(BadRequest::BadMsn));
-        assert_eq!(
-            parse_query(Some("_HLS_msn=1&_HLS_part=x")),
-            Err(BadRequest::BadPart)
-        );
+        assert_eq!(parse_query(Some("_HLS_msn=1&_HLS_part=x")), Err(BadRequest::BadPart));
         assert_eq!(parse_query(Some("_HLS_skip=NO")), Err(BadRequest::BadSkip));
     }
 
@@ -164,59 +133,25 @@ mod tests {
         // Segments 100..=102 complete, 103 open with parts 0 and 1.
         let s = live_state(3, 2);
         let v = s.rendition("video").unwrap();
-        let ask = |msn, part| PlaylistRequest {
-            msn: Some(msn),
-            part,
-            skip: false,
-        };
-        assert_eq!(
-            playlist_readiness(v, false, &ask(103, Some(1))),
-            Readiness::Ready(())
-        );
-        assert_eq!(
-            playlist_readiness(v, false, &ask(103, Some(2))),
-            Readiness::Wait
-        );
-        assert_eq!(
-            playlist_readiness(v, false, &ask(102, None)),
-            Readiness::Ready(())
-        );
-        assert_eq!(
-            playlist_readiness(v, false, &ask(103, None)),
-            Readiness::Wait
-        );
-        assert_eq!(
-            playlist_readiness(v, false, &ask(104, Some(0))),
-            Readiness::Wait
-        );
-        assert_eq!(
-            playlist_readiness(v, false, &ask(105, None)),
-            Readiness::Wait
-        );
-        assert_eq!(
-            playlist_readiness(v, false, &ask(106, None)),
-            Readiness::Bad(BadRequest::MsnTooFar)
-        );
+        let ask = |msn, part| PlaylistRequest { msn: Some(msn), part, skip: false };
+        assert_eq!(playlist_readiness(v, false, &ask(103, Some(1))), Readiness::Ready(()));
+        assert_eq!(playlist_readiness(v, false, &ask(103, Some(2))), Readiness::Wait);
+        assert_eq!(playlist_readiness(v, false, &ask(102, None)), Readiness::Ready(()));
+        assert_eq!(playlist_readiness(v, false, &ask(103, None)), Readiness::Wait);
+        assert_eq!(playlist_readiness(v, false, &ask(104, Some(0))), Readiness::Wait);
+        assert_eq!(playlist_readiness(v, false, &ask(105, None)), Readiness::Wait);
+        assert_eq!(playlist_readiness(v, false, &ask(106, None)), Readiness::Bad(BadRequest::MsnTooFar));
         // A closed segment answers requests for parts it never got.
-        assert_eq!(
-            playlist_readiness(v, false, &ask(102, Some(7))),
-            Readiness::Ready(())
-        );
+        assert_eq!(playlist_readiness(v, false, &ask(102, Some(7))), Readiness::Ready(()));
         // Ended streams never block.
-        assert_eq!(
-            playlist_readiness(v, true, &ask(105, None)),
-            Readiness::Ready(())
-        );
+        assert_eq!(playlist_readiness(v, true, &ask(105, None)), Readiness::Ready(()));
     }
 
     #[test]
     fn part_and_segment_decisions() {
         let s = live_state(3, 2);
         let v = s.rendition("video").unwrap();
-        assert!(matches!(
-            part_readiness(v, true, 103, 1),
-            Readiness::Ready(_)
-        ));
+        assert!(matches!(part_readiness(v, true, 103, 1), Readiness::Ready(_)));
         assert_eq!(part_readiness(v, true, 103, 2), Readiness::Wait);
         assert_eq!(part_readiness(v, true, 103, 9), Readiness::NotFound);
         assert_eq!(part_readiness(v, true, 104, 0), Readiness::Wait);
@@ -224,9 +159,7 @@ mod tests {
         assert_eq!(part_readiness(v, true, 102, 5), Readiness::NotFound);
         assert_eq!(part_readiness(v, false, 103, 2), Readiness::NotFound);
         assert_eq!(part_readiness(v, true, 50, 0), Readiness::NotFound);
-        assert!(
-            matches!(segment_readiness(v, true, 101), Readiness::Ready(parts) if parts.len() == 5)
-        );
+        assert!(matches!(segment_readiness(v, true, 101), Readiness::Ready(parts) if parts.len() == 5));
         assert_eq!(segment_readiness(v, true, 103), Readiness::Wait);
         assert_eq!(segment_readiness(v, true, 104), Readiness::NotFound);
     }

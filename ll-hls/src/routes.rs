@@ -47,8 +47,7 @@ pub fn router(directory: Arc<dyn PackagerDirectory>) -> Router {
 
 fn plain(status: StatusCode, message: impl Into<String>) -> Response {
     let mut r = (status, message.into()).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
     r
 }
 
@@ -66,10 +65,7 @@ fn with_headers(body: impl Into<Body>, content_type: &'static str, cache: &str) 
     r
 }
 
-async fn multivariant(
-    State(dir): State<Arc<dyn PackagerDirectory>>,
-    Path(stream): Path<String>,
-) -> Response {
+async fn multivariant(State(dir): State<Arc<dyn PackagerDirectory>>, Path(stream): Path<String>) -> Response {
     let Some(p) = dir.packager(&stream) else {
         return not_found();
     };
@@ -85,10 +81,7 @@ fn hold_limit(p: &StreamPackager) -> Duration {
 }
 
 /// Waits until `check` is decided or the hold limit passes (`None`).
-async fn wait_for<T>(
-    p: &StreamPackager,
-    mut check: impl FnMut(&StreamState) -> Readiness<T>,
-) -> Option<Readiness<T>> {
+async fn wait_for<T>(p: &StreamPackager, mut check: impl FnMut(&StreamState) -> Readiness<T>) -> Option<Readiness<T>> {
     let deadline = tokio::time::Instant::now() + hold_limit(p);
     let mut changes = p.subscribe();
     loop {
@@ -119,11 +112,7 @@ async fn media_playlist(
     let decided = wait_for(&p, |s| match s.rendition(&rendition) {
         None => Readiness::NotFound,
         Some(r) => match request::playlist_readiness(r, s.phase == Phase::Ended, &req) {
-            Readiness::Ready(()) => Readiness::Ready((
-                playlist::media(s, r, req.skip),
-                s.phase,
-                s.target_duration(),
-            )),
+            Readiness::Ready(()) => Readiness::Ready((playlist::media(s, r, req.skip), s.phase, s.target_duration())),
             Readiness::Wait => Readiness::Wait,
             Readiness::NotFound => Readiness::NotFound,
             Readiness::Bad(b) => Readiness::Bad(b),
@@ -144,10 +133,9 @@ async fn media_playlist(
         }
         Some(Readiness::Bad(bad)) => plain(StatusCode::BAD_REQUEST, format!("{bad}\n")),
         Some(Readiness::NotFound) => not_found(),
-        Some(Readiness::Wait) | None => plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "playlist update not available in time\n",
-        ),
+        Some(Readiness::Wait) | None => {
+            plain(StatusCode::SERVICE_UNAVAILABLE, "playlist update not available in time\n")
+        }
     }
 }
 
@@ -160,10 +148,7 @@ enum MediaObject {
 }
 
 fn parse_object(file: &str) -> Option<MediaObject> {
-    if let Some(id) = file
-        .strip_prefix("init-")
-        .and_then(|f| f.strip_suffix(".mp4"))
-    {
+    if let Some(id) = file.strip_prefix("init-").and_then(|f| f.strip_suffix(".mp4")) {
         return id.parse().ok().map(MediaObject::Init);
     }
     let stem = file.strip_suffix(".m4s")?;
@@ -215,12 +200,9 @@ async fn media_object(
     match decided {
         Some(Readiness::Ready((chunks, ct))) => {
             let len: usize = chunks.iter().map(Bytes::len).sum();
-            let body = Body::from_stream(futures_util::stream::iter(
-                chunks.into_iter().map(Ok::<_, std::io::Error>),
-            ));
+            let body = Body::from_stream(futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>)));
             let mut r = with_headers(body, ct, MEDIA_CACHE);
-            r.headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             r
         }
         Some(_) => not_found(),

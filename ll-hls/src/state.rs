@@ -100,17 +100,12 @@ impl Rendition {
 
     pub fn segment(&self, msn: u64) -> Option<&Segment> {
         let first = self.segments.front()?.msn;
-        self.segments
-            .get(usize::try_from(msn.checked_sub(first)?).ok()?)
+        self.segments.get(usize::try_from(msn.checked_sub(first)?).ok()?)
     }
 
     /// (msn, part index) of the newest part, if any.
     pub fn last_part(&self) -> Option<(u64, usize)> {
-        self.segments
-            .iter()
-            .rev()
-            .find(|s| !s.parts.is_empty())
-            .map(|s| (s.msn, s.parts.len() - 1))
+        self.segments.iter().rev().find(|s| !s.parts.is_empty()).map(|s| (s.msn, s.parts.len() - 1))
     }
 
     /// Msn of the newest segment in the playlist, complete or not.
@@ -130,16 +125,8 @@ impl Rendition {
     }
 
     fn trim(&mut self, window: Duration) {
-        let mut total: Duration = self
-            .segments
-            .iter()
-            .filter(|s| s.complete)
-            .map(|s| s.duration)
-            .sum();
-        while total > window
-            && self.segments.len() > 1
-            && self.segments.front().is_some_and(|s| s.complete)
-        {
+        let mut total: Duration = self.segments.iter().filter(|s| s.complete).map(|s| s.duration).sum();
+        while total > window && self.segments.len() > 1 && self.segments.front().is_some_and(|s| s.complete) {
             let Some(gone) = self.segments.pop_front() else {
                 break;
             };
@@ -156,8 +143,7 @@ impl Rendition {
 
     /// Bits per second: (peak over complete segments, average over the window).
     pub fn measured_bitrate(&self) -> Option<(u64, u64)> {
-        let rate =
-            |bytes: usize, d: Duration| (bytes as f64 * 8.0 / d.as_secs_f64().max(0.001)) as u64;
+        let rate = |bytes: usize, d: Duration| (bytes as f64 * 8.0 / d.as_secs_f64().max(0.001)) as u64;
         let mut peak = 0;
         let (mut bytes, mut dur) = (0usize, Duration::ZERO);
         for s in &self.segments {
@@ -175,14 +161,7 @@ impl Rendition {
         }
         let average = rate(bytes, dur);
         // With no complete segment yet, allow for a keyframe-heavy start.
-        Some((
-            if peak == 0 {
-                average * 3 / 2
-            } else {
-                peak.max(average)
-            },
-            average,
-        ))
+        Some((if peak == 0 { average * 3 / 2 } else { peak.max(average) }, average))
     }
 }
 
@@ -211,12 +190,7 @@ pub struct StreamState {
 
 impl StreamState {
     pub fn new(config: PackagerConfig, first_msn: u64) -> Self {
-        Self {
-            config,
-            renditions: Vec::new(),
-            phase: Phase::Idle,
-            next_msn: first_msn,
-        }
+        Self { config, renditions: Vec::new(), phase: Phase::Idle, next_msn: first_msn }
     }
 
     pub fn rendition(&self, id: &str) -> Option<&Rendition> {
@@ -235,11 +209,7 @@ impl StreamState {
         let fresh_window = self.phase == Phase::Ended;
         // Renditions that continue keep consecutive numbers; an emptied or new one joins at the
         // highest, so a session's first segment has the same msn everywhere whenever possible.
-        self.next_msn = self
-            .renditions
-            .iter()
-            .map(|r| r.next_msn)
-            .fold(self.next_msn, u64::max);
+        self.next_msn = self.renditions.iter().map(|r| r.next_msn).fold(self.next_msn, u64::max);
         let aligned = self.next_msn;
         let mut kept = Vec::with_capacity(metas.len());
         for meta in metas {
@@ -318,11 +288,7 @@ impl StreamState {
         if let Some(open) = r.segments.back_mut() {
             open.duration += part.duration;
             open.bytes += part.data.len();
-            open.parts.push(Part {
-                data: part.data,
-                duration: part.duration,
-                independent: part.independent,
-            });
+            open.parts.push(Part { data: part.data, duration: part.duration, independent: part.independent });
         }
         r.trim(window);
         true
@@ -357,9 +323,7 @@ impl StreamState {
             .map(|s| s.duration.as_secs_f64().round() as u64)
             .max()
             .unwrap_or(0);
-        (self.config.segment_target.as_secs_f64().ceil() as u64)
-            .max(longest)
-            .max(1)
+        (self.config.segment_target.as_secs_f64().ceil() as u64).max(longest).max(1)
     }
 
     /// True when the multivariant playlist can be served: every rendition has its init segment
@@ -367,10 +331,7 @@ impl StreamState {
     pub fn playable(&self) -> bool {
         self.phase != Phase::Idle
             && !self.renditions.is_empty()
-            && self
-                .renditions
-                .iter()
-                .all(|r| !r.inits.is_empty() && r.last_part().is_some())
+            && self.renditions.iter().all(|r| !r.inits.is_empty() && r.last_part().is_some())
     }
 }
 
@@ -382,11 +343,7 @@ pub(crate) mod tests {
         RenditionMeta {
             id: id.into(),
             kind,
-            codecs: if kind == TrackKind::Video {
-                "avc1.64001f".into()
-            } else {
-                "mp4a.40.2".into()
-            },
+            codecs: if kind == TrackKind::Video { "avc1.64001f".into() } else { "mp4a.40.2".into() },
             bitrate: None,
             resolution: None,
             frame_rate: None,
@@ -412,10 +369,7 @@ pub(crate) mod tests {
             window: Duration::from_secs(30),
         };
         let mut s = StreamState::new(config, 100);
-        s.start_session(vec![
-            meta("video", TrackKind::Video),
-            meta("audio", TrackKind::Audio),
-        ]);
+        s.start_session(vec![meta("video", TrackKind::Video), meta("audio", TrackKind::Audio)]);
         for id in ["video", "audio"] {
             s.set_init(id, Bytes::from_static(b"init"), None, None, None);
         }
@@ -448,10 +402,7 @@ pub(crate) mod tests {
         let mut s = live_state(3, 0);
         s.interrupt();
         assert_eq!(s.phase, Phase::Interrupted);
-        s.start_session(vec![
-            meta("video", TrackKind::Video),
-            meta("audio", TrackKind::Audio),
-        ]);
+        s.start_session(vec![meta("video", TrackKind::Video), meta("audio", TrackKind::Audio)]);
         for _ in 0..100 {
             for i in 0..5 {
                 s.push_part("video", part(200, i == 0));
@@ -471,10 +422,7 @@ pub(crate) mod tests {
     fn reconnect_continues_numbering_with_discontinuity() {
         let mut s = live_state(2, 3);
         s.interrupt();
-        s.start_session(vec![
-            meta("video", TrackKind::Video),
-            meta("audio", TrackKind::Audio),
-        ]);
+        s.start_session(vec![meta("video", TrackKind::Video), meta("audio", TrackKind::Audio)]);
         s.push_part("video", part(200, true));
         let v = s.rendition("video").unwrap();
         let last = v.segments.back().unwrap();

@@ -19,19 +19,12 @@ pub struct StreamPackager {
 
 impl StreamPackager {
     pub fn new(name: impl Into<String>, config: PackagerConfig) -> Self {
-        let first_msn = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs();
+        let first_msn = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
         Self::with_first_msn(name, config, first_msn)
     }
 
     pub fn with_first_msn(name: impl Into<String>, config: PackagerConfig, first_msn: u64) -> Self {
-        Self {
-            name: name.into(),
-            state: Mutex::new(StreamState::new(config, first_msn)),
-            changed: watch::channel(0).0,
-        }
+        Self { name: name.into(), state: Mutex::new(StreamState::new(config, first_msn)), changed: watch::channel(0).0 }
     }
 
     pub fn name(&self) -> &str {

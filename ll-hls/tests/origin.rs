@@ -10,9 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use oxcast_ll_hls::{
-    PackagerConfig, PackagerDirectory, PartIn, RenditionMeta, StreamPackager, TrackKind, router,
-};
+use oxcast_ll_hls::{PackagerConfig, PackagerDirectory, PartIn, RenditionMeta, StreamPackager, TrackKind, router};
 use tower::ServiceExt;
 
 struct Dir(HashMap<String, Arc<StreamPackager>>);
@@ -50,13 +48,7 @@ fn setup() -> (axum::Router, Arc<StreamPackager>) {
             channels: None,
         },
     ]);
-    p.set_init(
-        "video",
-        Bytes::from_static(b"VINIT"),
-        Some((640, 360)),
-        Some(30.0),
-        None,
-    );
+    p.set_init("video", Bytes::from_static(b"VINIT"), Some((640, 360)), Some(30.0), None);
     p.set_init("audio", Bytes::from_static(b"AINIT"), None, None, None);
     let dir = Dir(HashMap::from([("cam".to_owned(), p.clone())]));
     (router(Arc::new(dir)), p)
@@ -78,11 +70,7 @@ fn push(p: &StreamPackager, index: usize, marker: u8) {
 }
 
 async fn get(app: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, Bytes) {
-    let res = app
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let res = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let body = res.into_body().collect().await.unwrap().to_bytes();
@@ -97,9 +85,7 @@ async fn blocking_reload_returns_when_the_part_appears() {
     }
     // Segment 0 complete, segment 1 has parts 0 and 1. Ask for part 1.3 (two parts ahead).
     let app2 = app.clone();
-    let waiting = tokio::spawn(async move {
-        get(&app2, "/live/cam/video/index.m3u8?_HLS_msn=1&_HLS_part=3").await
-    });
+    let waiting = tokio::spawn(async move { get(&app2, "/live/cam/video/index.m3u8?_HLS_msn=1&_HLS_part=3").await });
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(!waiting.is_finished(), "must block until part 1.3 exists");
     push(&p, 7, 7);
@@ -154,25 +140,11 @@ async fn preload_hinted_part_blocks_then_arrives() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, Bytes::from(vec![42u8; 10]));
     assert_eq!(headers["content-type"], "audio/mp4");
-    assert!(
-        headers["cache-control"]
-            .to_str()
-            .unwrap()
-            .contains("immutable")
-    );
+    assert!(headers["cache-control"].to_str().unwrap().contains("immutable"));
     // Far-future and unknown objects are 404 at once.
-    assert_eq!(
-        get(&app, "/live/cam/audio/part-0-9.m4s").await.0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        get(&app, "/live/cam/audio/part-7-0.m4s").await.0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        get(&app, "/live/cam/audio/bogus.txt").await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(get(&app, "/live/cam/audio/part-0-9.m4s").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/live/cam/audio/part-7-0.m4s").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/live/cam/audio/bogus.txt").await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(start_paused = true)]
@@ -203,22 +175,12 @@ async fn segments_init_multivariant_cors_and_unknown_streams() {
     let res = app.clone().oneshot(preflight).await.unwrap();
     assert!(res.status().is_success());
     assert_eq!(res.headers()["access-control-allow-origin"], "*");
-    assert_eq!(
-        get(&app, "/live/nope/index.m3u8").await.0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        get(&app, "/live/cam/nope/index.m3u8").await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(get(&app, "/live/nope/index.m3u8").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/live/cam/nope/index.m3u8").await.0, StatusCode::NOT_FOUND);
 
     // Ending the stream: ENDLIST, and blocking requests answer at once.
     p.end();
     let (status, _, body) = get(&app, "/live/cam/video/index.m3u8?_HLS_msn=2&_HLS_part=0").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        String::from_utf8(body.to_vec())
-            .unwrap()
-            .ends_with("#EXT-X-ENDLIST\n")
-    );
+    assert!(String::from_utf8(body.to_vec()).unwrap().ends_with("#EXT-X-ENDLIST\n"));
 }

@@ -47,10 +47,7 @@ pub struct Publisher {
 /// Creates a hub with room for `capacity` events per subscriber.
 pub fn hub(capacity: usize) -> Publisher {
     let (tx, _) = broadcast::channel(capacity.max(16));
-    Publisher {
-        tx,
-        stats: Arc::new(HubStats::default()),
-    }
+    Publisher { tx, stats: Arc::new(HubStats::default()) }
 }
 
 impl Publisher {
@@ -63,18 +60,12 @@ impl Publisher {
     /// Hands a frame to every subscriber without waiting for any of them.
     pub fn send_frame(&self, frame: Frame) {
         self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .bytes_in
-            .fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
+        self.stats.bytes_in.fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
         let _ = self.tx.send(HubEvent::Frame(frame));
     }
 
     pub fn subscribe(&self) -> Subscriber {
-        Subscriber {
-            rx: self.tx.subscribe(),
-            stats: self.stats.clone(),
-            waiting_for_keyframe: false,
-        }
+        Subscriber { rx: self.tx.subscribe(), stats: self.stats.clone(), waiting_for_keyframe: false }
     }
 
     pub fn stats(&self) -> Arc<HubStats> {
@@ -116,14 +107,9 @@ impl Subscriber {
         match received {
             Err(RecvError::Closed) => None,
             Err(RecvError::Lagged(missed)) => {
-                self.stats
-                    .frames_skipped
-                    .fetch_add(missed, Ordering::Relaxed);
+                self.stats.frames_skipped.fetch_add(missed, Ordering::Relaxed);
                 self.stats.lag_events.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    missed,
-                    "consumer fell behind the publisher; skipping to the next keyframe"
-                );
+                tracing::warn!(missed, "consumer fell behind the publisher; skipping to the next keyframe");
                 self.waiting_for_keyframe = true;
                 Some(None)
             }

@@ -39,10 +39,7 @@ impl Timestamp {
     }
 
     pub fn saturating_add(self, d: Duration) -> Timestamp {
-        Timestamp(
-            self.0
-                .saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
-        )
+        Timestamp(self.0.saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)))
     }
 }
 
@@ -55,13 +52,7 @@ mod tests {
         assert_eq!(Timestamp::from_millis(1000), Timestamp::from_90khz(90_000));
         assert_eq!(Timestamp::from_millis(40).as_nanos(), 40_000_000);
         let a = Timestamp::from_millis(100);
-        assert_eq!(
-            a.saturating_duration_since(Timestamp::from_millis(40)),
-            Duration::from_millis(60)
-        );
-        assert_eq!(
-            Timestamp::from_millis(40).saturating_duration_since(a),
-            Duration::ZERO
-        );
+        assert_eq!(a.saturating_duration_since(Timestamp::from_millis(40)), Duration::from_millis(60));
+        assert_eq!(Timestamp::from_millis(40).saturating_duration_since(a), Duration::ZERO);
     }
 }

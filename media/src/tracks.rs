@@ -33,9 +33,8 @@ pub struct AudioConfig {
 impl AudioConfig {
     /// Parses the AAC AudioSpecificConfig's object type, rate and channel fields.
     pub fn from_aac_asc(asc: Bytes) -> Option<Self> {
-        const RATES: [u32; 13] = [
-            96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-        ];
+        const RATES: [u32; 13] =
+            [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
         if asc.len() < 2 {
             return None;
         }
@@ -60,21 +59,13 @@ impl AudioConfig {
             Some(()) => (asc[1] >> 3) & 0x0f,
             None => (asc[4] >> 3) & 0x0f,
         };
-        Some(Self {
-            codec: Codec::Aac,
-            specific_config: asc,
-            sample_rate,
-            channels,
-        })
+        Some(Self { codec: Codec::Aac, specific_config: asc, sample_rate, channels })
     }
 
     /// RFC 6381 codec string ("mp4a.40.2").
     pub fn rfc6381_codec(&self) -> String {
         match self.codec {
-            Codec::Aac => format!(
-                "mp4a.40.{}",
-                self.specific_config.first().map_or(2, |b| b >> 3)
-            ),
+            Codec::Aac => format!("mp4a.40.{}", self.specific_config.first().map_or(2, |b| b >> 3)),
             Codec::Opus => "opus".to_owned(),
             Codec::H264 => "avc1".to_owned(),
         }
@@ -109,10 +100,7 @@ mod tests {
 
     #[test]
     fn avc_codec_string_from_record() {
-        let v = VideoConfig {
-            codec: Codec::H264,
-            avcc: Bytes::from_static(&[1, 0x64, 0x00, 0x1f, 0xff]),
-        };
+        let v = VideoConfig { codec: Codec::H264, avcc: Bytes::from_static(&[1, 0x64, 0x00, 0x1f, 0xff]) };
         assert_eq!(v.rfc6381_codec().as_deref(), Some("avc1.64001f"));
     }
 }

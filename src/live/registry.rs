@@ -17,9 +17,7 @@ use oxcast_ingest::{Protocol, PublishAuthority, PublishGrant, PublishRejected, P
 use oxcast_ll_hls::state::Phase;
 use oxcast_ll_hls::{PackagerConfig, PackagerDirectory, StreamPackager, TrackKind};
 use oxcast_media::{HubStats, hub};
-use oxcast_transcode::{
-    Ladder, LiveSession, LiveSessionConfig, SegmenterConfig, spawn_live_session,
-};
+use oxcast_transcode::{Ladder, LiveSession, LiveSessionConfig, SegmenterConfig, spawn_live_session};
 use tokio_util::sync::CancellationToken;
 
 use super::sink::PackagerSink;
@@ -41,11 +39,7 @@ impl LiveSettings {
     /// The ladder for a profile name (the default profile when unknown or unset).
     pub fn ladder(&self, profile: Option<&str>) -> Ladder {
         let name = profile.unwrap_or(&self.default_profile);
-        match self
-            .profiles
-            .get(name)
-            .or_else(|| self.profiles.get(&self.default_profile))
-        {
+        match self.profiles.get(name).or_else(|| self.profiles.get(&self.default_profile)) {
             Some(ladder) => ladder.clone(),
             None => Ladder::passthrough(),
         }
@@ -122,17 +116,8 @@ pub struct LiveRegistry {
 }
 
 impl LiveRegistry {
-    pub fn new(
-        store: StreamStore,
-        settings: LiveSettings,
-        shutdown: CancellationToken,
-    ) -> Arc<Self> {
-        Arc::new(Self {
-            store,
-            settings,
-            streams: Mutex::new(HashMap::new()),
-            shutdown,
-        })
+    pub fn new(store: StreamStore, settings: LiveSettings, shutdown: CancellationToken) -> Arc<Self> {
+        Arc::new(Self { store, settings, streams: Mutex::new(HashMap::new()), shutdown })
     }
 
     fn streams(&self) -> MutexGuard<'_, HashMap<String, Arc<LiveStream>>> {
@@ -162,14 +147,12 @@ impl LiveRegistry {
     }
 
     async fn grant(&self, request: PublishRequest) -> Result<PublishGrant, PublishRejected> {
-        let name = match self.store.name_for_key(&request.stream_key).await {
-            Ok(Some(name)) => name,
+        let (name, profile) = match self.store.stream_for_key(&request.stream_key).await {
+            Ok(Some(found)) => found,
             Ok(None) => return Err(PublishRejected::InvalidKey),
             Err(e) => {
                 tracing::error!(error = %e, "stream store unavailable");
-                return Err(PublishRejected::Unavailable(
-                    "stream store unavailable".into(),
-                ));
+                return Err(PublishRejected::Unavailable("stream store unavailable".into()));
             }
         };
         let stream = self.stream(&name);
@@ -183,17 +166,14 @@ impl LiveRegistry {
             tracing::info!(stream = %name, old = %old.protocol, new = %request.protocol, remote = %request.remote, "publisher takes the stream over");
             old.ended.cancel();
         }
-        let sink = Arc::new(PackagerSink {
-            stream: stream.clone(),
-            generation,
-        });
+        let sink = Arc::new(PackagerSink { stream: stream.clone(), generation });
         let config = LiveSessionConfig {
             stream: name.clone(),
             segmenter: SegmenterConfig {
                 part_target: self.settings.part_duration,
                 segment_target: self.settings.segment_duration,
             },
-            ladder: self.settings.ladder(None),
+            ladder: self.settings.ladder(profile.as_deref()),
         };
         let previous = inner.thread.take();
         let thread = spawn_live_session(config, subscriber, sink, previous).map_err(|e| {
@@ -212,11 +192,7 @@ impl LiveRegistry {
             last_sample: (Instant::now(), 0),
         });
         drop(inner);
-        Ok(PublishGrant {
-            stream_name: name,
-            publisher,
-            ended,
-        })
+        Ok(PublishGrant { stream_name: name, publisher, ended })
     }
 
     /// Updates each live session's ingest bitrate; run about once a second.
@@ -262,9 +238,7 @@ impl PublishAuthority for LiveRegistry {
     fn publish<'a>(
         &'a self,
         request: PublishRequest,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<PublishGrant, PublishRejected>> + Send + 'a>,
-    > {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<PublishGrant, PublishRejected>> + Send + 'a>> {
         Box::pin(self.grant(request))
     }
 }
@@ -323,14 +297,8 @@ impl LiveView for LiveRegistry {
 
     fn render_metrics(&self, out: &mut String) {
         let streams: Vec<Arc<LiveStream>> = self.streams().values().cloned().collect();
-        let live = streams
-            .iter()
-            .filter(|s| s.lock().session.is_some())
-            .count();
-        let _ = writeln!(
-            out,
-            "# TYPE oxcast_live_streams gauge\noxcast_live_streams {live}"
-        );
+        let live = streams.iter().filter(|s| s.lock().session.is_some()).count();
+        let _ = writeln!(out, "# TYPE oxcast_live_streams gauge\noxcast_live_streams {live}");
         let _ = writeln!(out, "# TYPE oxcast_part_ready_seconds summary");
         for s in &streams {
             let (q, n) = s.part_delay.quantiles(&[0.5, 0.99]);
@@ -346,10 +314,7 @@ impl LiveView for LiveRegistry {
                     "oxcast_part_ready_seconds{{stream=\"{name}\",quantile=\"0.99\"}} {:.6}",
                     p99.as_secs_f64()
                 );
-                let _ = writeln!(
-                    out,
-                    "oxcast_part_ready_seconds_count{{stream=\"{name}\"}} {n}"
-                );
+                let _ = writeln!(out, "oxcast_part_ready_seconds_count{{stream=\"{name}\"}} {n}");
             }
         }
         let _ = writeln!(

@@ -32,8 +32,7 @@ impl Recent {
         if sorted.is_empty() {
             return (Vec::new(), 0);
         }
-        let pick =
-            |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        let pick = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
         (qs.iter().map(|q| pick(*q)).collect(), sorted.len())
     }
 }
@@ -50,10 +49,7 @@ mod tests {
         }
         let (q, n) = r.quantiles(&[0.5, 0.99]);
         assert_eq!(n, 100);
-        assert_eq!(
-            q,
-            vec![Duration::from_millis(50), Duration::from_millis(99)]
-        );
+        assert_eq!(q, vec![Duration::from_millis(50), Duration::from_millis(99)]);
         for _ in 0..5000 {
             r.record(Duration::from_millis(7));
         }

@@ -2,6 +2,7 @@
 //! ffmpeg/GStreamer publishers, and helpers to read what it serves.
 #![allow(dead_code)]
 
+pub mod fmp4;
 pub mod rtmp_client;
 
 use std::io::{BufRead, BufReader};
@@ -31,21 +32,14 @@ impl Server {
     pub fn start_with(env: &[(&str, &str)]) -> Server {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxcast"));
-        cmd.args([
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--rtmp",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data_dir.path())
-        .env("OXCAST_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("OXCAST_SEGMENT_DURATION_MS", "1000")
-        .env("OXCAST_OFFLINE_GRACE_SECONDS", "3")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        cmd.args(["serve", "--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path())
+            .env("OXCAST_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("OXCAST_SEGMENT_DURATION_MS", "1000")
+            .env("OXCAST_OFFLINE_GRACE_SECONDS", "3")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -70,16 +64,11 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         while http.is_none() || key.is_none() {
             assert!(Instant::now() < deadline, "server did not print its banner");
-            let Some(Ok(line)) = lines.next() else {
-                panic!("server exited early:\n{}", log.lock().unwrap())
-            };
+            let Some(Ok(line)) = lines.next() else { panic!("server exited early:\n{}", log.lock().unwrap()) };
             if let Some(rest) = line.strip_prefix("oxcast is running (HTTP ") {
                 let mut parts = rest.split(", RTMP ");
                 http = parts.next().map(str::to_owned);
-                rtmp = parts
-                    .next()
-                    .and_then(|r| r.split(',').next())
-                    .map(str::to_owned);
+                rtmp = parts.next().and_then(|r| r.split(',').next()).map(str::to_owned);
             }
             if let Some(k) = line.trim().strip_prefix("Stream Key:") {
                 key = Some(k.trim().to_owned());
@@ -105,6 +94,10 @@ impl Server {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -123,10 +116,7 @@ impl Server {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -171,32 +161,16 @@ impl Drop for Publisher {
 
 /// ffmpeg pushing `seconds` of 640x360@30 test video (1 s GOP) and 48 kHz AAC in real time.
 pub fn ffmpeg_push(url: &str, seconds: u32, extra_video_args: &[&str]) -> Publisher {
+    ffmpeg_push_sized(url, seconds, "640x360", extra_video_args)
+}
+
+/// Like [`ffmpeg_push`] with another picture size (`WxH`).
+pub fn ffmpeg_push_sized(url: &str, seconds: u32, size: &str, extra_video_args: &[&str]) -> Publisher {
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size=640x360:rate=30:duration={seconds}"),
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=440:sample_rate=48000:duration={seconds}"),
-        ])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-g",
-            "30",
-            "-keyint_min",
-            "30",
-            "-sc_threshold",
-            "0",
-        ])
+        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30:duration={seconds}")])
+        .args(["-f", "lavfi", "-i", &format!("sine=frequency=440:sample_rate=48000:duration={seconds}")])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
         .args(["-pix_fmt", "yuv420p", "-b:v", "1500k"])
         .args(extra_video_args)
         .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", url])
@@ -218,44 +192,25 @@ pub fn gst_push(url: &str, seconds: u32) -> Publisher {
          flvmux name=mux streamable=true ! rtmp2sink location={url}"
     );
     let mut cmd = Command::new("gst-launch-1.0");
-    cmd.arg("-q")
-        .args(pipeline.split_whitespace())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .stdin(Stdio::null());
+    cmd.arg("-q").args(pipeline.split_whitespace()).stdout(Stdio::null()).stderr(Stdio::null()).stdin(Stdio::null());
     Publisher(cmd.spawn().expect("spawn gst-launch-1.0"))
 }
 
 /// A server with an ffmpeg publisher on its default stream, once the stream is playable.
 pub fn live_server(seconds: u32, extra_video_args: &[&str]) -> (Server, Publisher) {
     let server = Server::start();
-    let publisher = ffmpeg_push(
-        &format!("{}/{}", server.rtmp, server.default_key),
-        seconds,
-        extra_video_args,
-    );
-    get_when_ready(
-        &server.url("/live/main/index.m3u8"),
-        Duration::from_secs(20),
-    );
+    let publisher = ffmpeg_push(&format!("{}/{}", server.rtmp, server.default_key), seconds, extra_video_args);
+    get_when_ready(&server.url("/live/main/index.m3u8"), Duration::from_secs(20));
     (server, publisher)
 }
 
 /// `GET /api/streams/NAME` as JSON.
 pub fn stream_status(server: &Server, name: &str) -> serde_json::Value {
-    client()
-        .get(server.url(&format!("/api/streams/{name}")))
-        .send()
-        .expect("request")
-        .json()
-        .expect("json")
+    client().get(server.url(&format!("/api/streams/{name}"))).send().expect("request").json().expect("json")
 }
 
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
 }
 
 /// GETs `url` until it answers 200 or `timeout` passes.
@@ -302,9 +257,7 @@ pub struct Part {
 }
 
 pub fn attr<'a>(list: &'a str, name: &str) -> Option<&'a str> {
-    list.split(',')
-        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-        .map(|v| v.trim_matches('"'))
+    list.split(',').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')).map(|v| v.trim_matches('"'))
 }
 
 /// Reads the LL-HLS tags that m3u8-rs keeps as unknown tags (it also drops the ones after the
@@ -315,10 +268,7 @@ pub fn low_latency_tags(text: &str) -> LowLatencyTags {
         if let Some(a) = line.strip_prefix("#EXT-X-PART:") {
             out.parts.push(Part {
                 uri: attr(a, "URI").expect("part URI").to_owned(),
-                duration: attr(a, "DURATION")
-                    .expect("part DURATION")
-                    .parse()
-                    .expect("number"),
+                duration: attr(a, "DURATION").expect("part DURATION").parse().expect("number"),
                 independent: attr(a, "INDEPENDENT") == Some("YES"),
             });
         } else if let Some(a) = line.strip_prefix("#EXT-X-PRELOAD-HINT:") {
@@ -368,47 +318,20 @@ pub struct Probe {
 /// Decodes every frame of `path` with ffprobe.
 pub fn probe(path: &Path) -> Probe {
     let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_packets",
-            "-show_frames",
-            "-show_streams",
-            "-of",
-            "json",
-        ])
+        .args(["-v", "error", "-show_packets", "-show_frames", "-show_streams", "-of", "json"])
         .arg(path)
         .output()
         .expect("run ffprobe");
-    assert!(
-        out.status.success(),
-        "ffprobe failed on {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ffprobe failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe json");
     let stream = &v["streams"][0];
     // Asked for both, ffprobe interleaves them in one array tagged by "type".
-    let both = v["packets_and_frames"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let of_type = |t: &str| {
-        both.iter()
-            .filter(|e| e["type"] == t)
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let both = v["packets_and_frames"].as_array().cloned().unwrap_or_default();
+    let of_type = |t: &str| both.iter().filter(|e| e["type"] == t).cloned().collect::<Vec<_>>();
     let (packets, frames) = (of_type("packet"), of_type("frame"));
     let key = |p: &serde_json::Value| p["flags"].as_str().is_some_and(|f| f.starts_with('K'));
-    let times: Vec<f64> = packets
-        .iter()
-        .filter_map(|p| p["pts_time"].as_str()?.parse().ok())
-        .collect();
-    let duration = match (
-        times.iter().cloned().reduce(f64::min),
-        times.iter().cloned().reduce(f64::max),
-    ) {
+    let times: Vec<f64> = packets.iter().filter_map(|p| p["pts_time"].as_str()?.parse().ok()).collect();
+    let duration = match (times.iter().cloned().reduce(f64::min), times.iter().cloned().reduce(f64::max)) {
         (Some(a), Some(b)) => b - a,
         _ => 0.0,
     };
@@ -438,16 +361,6 @@ pub fn cli_create_stream(data_dir: &Path, name: &str) -> String {
         .arg(data_dir)
         .output()
         .expect("run oxcast stream create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .lines()
-        .last()
-        .expect("a line")
-        .trim()
-        .to_owned()
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf8").lines().last().expect("a line").trim().to_owned()
 }

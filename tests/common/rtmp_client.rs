@@ -22,12 +22,9 @@ impl RawPublisher {
     /// Returns `Err` with a description if the server refuses or closes.
     pub fn publish(addr: &str, key: &str) -> Result<RawPublisher, String> {
         let mut sock = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-        sock.set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| e.to_string())?;
+        sock.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
         let mut handshake = Handshake::new(PeerType::Client);
-        let p0p1 = handshake
-            .generate_outbound_p0_and_p1()
-            .map_err(|e| format!("{e:?}"))?;
+        let p0p1 = handshake.generate_outbound_p0_and_p1().map_err(|e| format!("{e:?}"))?;
         sock.write_all(&p0p1).map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; 8192];
         let leftover = loop {
@@ -35,43 +32,28 @@ impl RawPublisher {
             if n == 0 {
                 return Err("closed during handshake".into());
             }
-            match handshake
-                .process_bytes(&buf[..n])
-                .map_err(|e| format!("{e:?}"))?
-            {
+            match handshake.process_bytes(&buf[..n]).map_err(|e| format!("{e:?}"))? {
                 HandshakeProcessResult::InProgress { response_bytes } => {
                     sock.write_all(&response_bytes).map_err(|e| e.to_string())?
                 }
-                HandshakeProcessResult::Completed {
-                    response_bytes,
-                    remaining_bytes,
-                } => {
+                HandshakeProcessResult::Completed { response_bytes, remaining_bytes } => {
                     sock.write_all(&response_bytes).map_err(|e| e.to_string())?;
                     break remaining_bytes;
                 }
             }
         };
-        let (session, initial) =
-            ClientSession::new(ClientSessionConfig::new()).map_err(|e| format!("{e:?}"))?;
+        let (session, initial) = ClientSession::new(ClientSessionConfig::new()).map_err(|e| format!("{e:?}"))?;
         let mut me = RawPublisher { sock, session };
         me.send_all(initial)?;
         if !leftover.is_empty() {
-            let results = me
-                .session
-                .handle_input(&leftover)
-                .map_err(|e| format!("{e:?}"))?;
+            let results = me.session.handle_input(&leftover).map_err(|e| format!("{e:?}"))?;
             me.send_all(results)?;
         }
-        let connect = me
-            .session
-            .request_connection("live".into())
-            .map_err(|e| format!("{e:?}"))?;
+        let connect = me.session.request_connection("live".into()).map_err(|e| format!("{e:?}"))?;
         me.send_all(vec![connect])?;
         me.wait_for(|e| matches!(e, ClientSessionEvent::ConnectionRequestAccepted))?;
-        let publish = me
-            .session
-            .request_publishing(key.into(), PublishRequestType::Live)
-            .map_err(|e| format!("{e:?}"))?;
+        let publish =
+            me.session.request_publishing(key.into(), PublishRequestType::Live).map_err(|e| format!("{e:?}"))?;
         me.send_all(vec![publish])?;
         me.wait_for(|e| matches!(e, ClientSessionEvent::PublishRequestAccepted))?;
         Ok(me)
@@ -80,9 +62,7 @@ impl RawPublisher {
     fn send_all(&mut self, results: Vec<ClientSessionResult>) -> Result<(), String> {
         for r in results {
             if let ClientSessionResult::OutboundResponse(packet) = r {
-                self.sock
-                    .write_all(&packet.bytes)
-                    .map_err(|e| e.to_string())?;
+                self.sock.write_all(&packet.bytes).map_err(|e| e.to_string())?;
             }
         }
         Ok(())
@@ -96,10 +76,7 @@ impl RawPublisher {
             if n == 0 {
                 return Err("server closed the connection".into());
             }
-            let results = self
-                .session
-                .handle_input(&buf[..n])
-                .map_err(|e| format!("{e:?}"))?;
+            let results = self.session.handle_input(&buf[..n]).map_err(|e| format!("{e:?}"))?;
             let mut found = false;
             let mut out = Vec::new();
             for r in results {
@@ -120,11 +97,7 @@ impl RawPublisher {
     pub fn send_video(&mut self, body: &[u8], timestamp_ms: u32) -> Result<(), String> {
         let packet = self
             .session
-            .publish_video_data(
-                Bytes::copy_from_slice(body),
-                RtmpTimestamp::new(timestamp_ms),
-                false,
-            )
+            .publish_video_data(Bytes::copy_from_slice(body), RtmpTimestamp::new(timestamp_ms), false)
             .map_err(|e| format!("{e:?}"))?;
         self.send_all(vec![packet])
     }

@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -16,25 +15,17 @@ use crate::output::{CmafPart, CmafSink, VideoDetails};
 
 /// How many recent frames per track remember their arrival time.
 const ARRIVALS_KEPT: usize = 256;
-/// An encoded part this long after its last frame arrived means encoding is not keeping up.
-const OVERLOAD_DELAY: Duration = Duration::from_millis(1500);
 
 /// Shared between the pump thread and the appsink callbacks of one pipeline.
 pub(crate) struct Timeline {
     /// Wall clock of pipeline time zero.
     pub(crate) wall_at_zero: SystemTime,
     arrivals: [Mutex<VecDeque<(u64, SystemTime)>>; 2],
-    /// Set when an encoded rendition falls behind real time; the pump sheds a rung.
-    overloaded: AtomicBool,
 }
 
 impl Timeline {
     pub(crate) fn new(wall_at_zero: SystemTime) -> Self {
-        Self {
-            wall_at_zero,
-            arrivals: [Mutex::new(VecDeque::new()), Mutex::new(VecDeque::new())],
-            overloaded: AtomicBool::new(false),
-        }
+        Self { wall_at_zero, arrivals: [Mutex::new(VecDeque::new()), Mutex::new(VecDeque::new())] }
     }
 
     fn slot(kind: MediaKind) -> usize {
@@ -54,18 +45,10 @@ impl Timeline {
         ring.push_back((pts_ns, received));
     }
 
-    /// True once since an encoded part came out later than real time allows.
-    pub(crate) fn take_overload(&self) -> bool {
-        self.overloaded.swap(false, Ordering::Relaxed)
-    }
-
     /// Latest arrival among frames presented in `[start, end)`.
     fn last_arrival(&self, kind: MediaKind, start: u64, end: u64) -> Option<SystemTime> {
         let ring = self.arrivals[Self::slot(kind)].lock().ok()?;
-        ring.iter()
-            .filter(|(pts, _)| *pts >= start && *pts < end)
-            .map(|(_, at)| *at)
-            .max()
+        ring.iter().filter(|(pts, _)| *pts >= start && *pts < end).map(|(_, at)| *at).max()
     }
 }
 
@@ -77,7 +60,6 @@ pub(crate) fn deliver(
     sink: &dyn CmafSink,
     timeline: &Timeline,
     details: &dyn Fn() -> Option<VideoDetails>,
-    encoded: bool,
 ) {
     let mut bytes = BytesMut::new();
     // (offset where the buffer starts, pts, duration, delta_unit)
@@ -107,12 +89,8 @@ pub(crate) fn deliver(
     if data.is_empty() {
         return;
     }
-    let Some(&(_, pts, duration, delta)) = starts.iter().find(|(offset, ..)| *offset == init_len)
-    else {
-        tracing::warn!(
-            rendition,
-            "cmafmux output without a header buffer; dropping it"
-        );
+    let Some(&(_, pts, duration, delta)) = starts.iter().find(|(offset, ..)| *offset == init_len) else {
+        tracing::warn!(rendition, "cmafmux output without a header buffer; dropping it");
         return;
     };
     let start = pts.map(|p| p.nseconds()).unwrap_or_default();
@@ -130,14 +108,6 @@ pub(crate) fn deliver(
         program_date_time: timeline.wall_at_zero + Duration::from_nanos(start),
         last_frame_received: timeline.last_arrival(kind, start, start + duration),
     };
-    if encoded
-        && part
-            .last_frame_received
-            .and_then(|at| SystemTime::now().duration_since(at).ok())
-            .is_some_and(|late| late > OVERLOAD_DELAY)
-    {
-        timeline.overloaded.store(true, Ordering::Relaxed);
-    }
     sink.part(rendition, part);
 }
 
@@ -156,10 +126,7 @@ fn leading_boxes_len(data: &[u8], kinds: &[[u8; 4]]) -> usize {
     let mut offset = 0;
     while let Some(header) = data.get(offset..offset + 8) {
         let size = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        if size < 8
-            || !kinds.iter().any(|k| k.as_slice() == &header[4..8])
-            || offset + size > data.len()
-        {
+        if size < 8 || !kinds.iter().any(|k| k.as_slice() == &header[4..8]) || offset + size > data.len() {
             break;
         }
         offset += size;

@@ -66,26 +66,13 @@ pub enum LadderError {
     Duplicate(String),
 }
 
-const PRESETS: [&str; 10] = [
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-];
+const PRESETS: [&str; 10] =
+    ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"];
 
 impl Ladder {
     /// No encoded rungs: the source only.
     pub fn passthrough() -> Self {
-        Self {
-            preset: default_preset(),
-            rungs: Vec::new(),
-        }
+        Self { preset: default_preset(), rungs: Vec::new() }
     }
 
     /// 720p, 480p and 360p at up to 30 fps.
@@ -98,11 +85,7 @@ impl Ladder {
         };
         Self {
             preset: default_preset(),
-            rungs: vec![
-                rung("720p", 720, 2800),
-                rung("480p", 480, 1400),
-                rung("360p", 360, 800),
-            ],
+            rungs: vec![rung("720p", 720, 2800), rung("480p", 480, 1400), rung("360p", 360, 800)],
         }
     }
 
@@ -114,9 +97,7 @@ impl Ladder {
         for r in &self.rungs {
             let name_ok = !r.name.is_empty()
                 && r.name.len() <= 16
-                && r.name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && r.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 && r.name != "video"
                 && r.name != "audio";
             if !name_ok {
@@ -175,19 +156,10 @@ mod tests {
     fn only_rungs_below_the_source_keeping_aspect() {
         let ladder = Ladder::standard();
         let plan = ladder.plan(1920, 1080);
-        let shape: Vec<(&str, u32, u32)> = plan
-            .iter()
-            .map(|r| (r.name.as_str(), r.width, r.height))
-            .collect();
-        assert_eq!(
-            shape,
-            [("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360)]
-        );
+        let shape: Vec<(&str, u32, u32)> = plan.iter().map(|r| (r.name.as_str(), r.width, r.height)).collect();
+        assert_eq!(shape, [("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360)]);
         let plan = ladder.plan(1280, 720);
-        assert_eq!(
-            plan.iter().map(|r| r.height).collect::<Vec<_>>(),
-            [480, 360]
-        );
+        assert_eq!(plan.iter().map(|r| r.height).collect::<Vec<_>>(), [480, 360]);
         assert!(ladder.plan(640, 360).is_empty());
         // 4:3 source: widths follow, rounded to even.
         assert_eq!(ladder.plan(1440, 1080)[2].width, 480);
@@ -218,9 +190,6 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(ladder.rungs[0].max_fps, 30);
-        assert_eq!(
-            avc_codec_string(&[1, 0x4d, 0x40, 0x1e, 0xff]).as_deref(),
-            Some("avc1.4d401e")
-        );
+        assert_eq!(avc_codec_string(&[1, 0x4d, 0x40, 0x1e, 0xff]).as_deref(), Some("avc1.4d401e"));
     }
 }

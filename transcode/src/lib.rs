@@ -44,9 +44,7 @@ pub fn init() -> Result<(), TranscodeError> {
             "x264enc",
         ] {
             if gst::ElementFactory::find(element).is_none() {
-                return Err(format!(
-                    "GStreamer element {element} is missing (install the packages in the README)"
-                ));
+                return Err(format!("GStreamer element {element} is missing (install the packages in the README)"));
             }
         }
         Ok(())

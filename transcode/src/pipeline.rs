@@ -9,8 +9,8 @@
 //! Without rungs the decoder is not built (passthrough). Splits are decided by the pump (see
 //! `segmenter`) and sent in-band as `FMP4MuxSplitNow` events through the video appsrc, so they
 //! reach the source muxer and, through the decoder and encoders, every rung's muxer before the
-//! same frame; `GstForceKeyUnit` events sent before each source keyframe make every rung start a
-//! GOP there, so segment boundaries line up across renditions.
+//! same frame; `GstForceKeyUnit` events injected after the decoder before each source keyframe
+//! make every rung start a GOP there, so segment boundaries line up across renditions.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,7 @@ pub(crate) struct PipelineSpec<'a> {
     pub(crate) rungs: &'a [PlannedRung],
     pub(crate) preset: &'a str,
     pub(crate) segmenter: SegmenterConfig,
+    pub(crate) keyframes: Arc<KeyframeLog>,
 }
 
 /// Where outputs go, shared by every branch.
@@ -55,27 +56,24 @@ pub(crate) struct LivePipeline {
     pipeline: gst::Pipeline,
     video_src: gst_app::AppSrc,
     audio_src: Option<gst_app::AppSrc>,
-    transcoding: bool,
+    /// The queue in front of the decoder when transcoding: its fill level is how far encoding
+    /// is behind the source.
+    decode_queue: Option<gst::Element>,
 }
 
 impl LivePipeline {
-    pub(crate) fn build(
-        spec: &PipelineSpec<'_>,
-        outputs: &Outputs,
-    ) -> Result<Self, TranscodeError> {
+    pub(crate) fn build(spec: &PipelineSpec<'_>, outputs: &Outputs) -> Result<Self, TranscodeError> {
         let pipeline = gst::Pipeline::with_name(&format!("live-{}", spec.name));
         let video_caps = gst::Caps::builder("video/x-h264")
             .field("stream-format", "avc")
             .field("alignment", "au")
-            .field(
-                "codec_data",
-                gst::Buffer::from_slice(spec.video.avcc.clone()),
-            )
+            .field("codec_data", gst::Buffer::from_slice(spec.video.avcc.clone()))
             .build();
         let video_src = appsrc("video_src", &video_caps);
         let parser = make("h264parse")?;
         pipeline.add_many([video_src.upcast_ref(), &parser])?;
         video_src.link(&parser)?;
+        let mut decode_queue = None;
         let source_out = if spec.rungs.is_empty() {
             parser.clone()
         } else {
@@ -87,35 +85,19 @@ impl LivePipeline {
             let decoded = make("tee")?;
             pipeline.add_many([&to_decoder, &decoder, &decoded])?;
             gst::Element::link_many([&tee, &to_decoder, &decoder, &decoded])?;
+            decode_queue = Some(to_decoder.clone());
+            force_keyframes_at_source_keyframes(&decoded, spec.keyframes.clone());
             for r in spec.rungs {
                 let encoded = rung::add(&pipeline, &decoded, r, spec.preset)?;
                 let parser = Some(encoded.parser.clone());
-                add_output(
-                    &pipeline,
-                    &encoded.parser,
-                    &r.name,
-                    MediaKind::Video,
-                    spec.segmenter,
-                    outputs,
-                    parser,
-                    true,
-                )?;
+                add_output(&pipeline, &encoded.parser, &r.name, MediaKind::Video, spec.segmenter, outputs, parser)?;
             }
             let to_mux = queue(Duration::ZERO)?;
             pipeline.add(&to_mux)?;
             tee.link(&to_mux)?;
             to_mux
         };
-        add_output(
-            &pipeline,
-            &source_out,
-            VIDEO_RENDITION,
-            MediaKind::Video,
-            spec.segmenter,
-            outputs,
-            Some(parser),
-            false,
-        )?;
+        add_output(&pipeline, &source_out, VIDEO_RENDITION, MediaKind::Video, spec.segmenter, outputs, Some(parser))?;
 
         let audio_src = match spec.audio {
             Some(audio) => {
@@ -125,36 +107,19 @@ impl LivePipeline {
                     .field("framed", true)
                     .field("rate", audio.sample_rate as i32)
                     .field("channels", i32::from(audio.channels.max(1)))
-                    .field(
-                        "codec_data",
-                        gst::Buffer::from_slice(audio.specific_config.clone()),
-                    )
+                    .field("codec_data", gst::Buffer::from_slice(audio.specific_config.clone()))
                     .build();
                 let src = appsrc("audio_src", &caps);
                 let parser = make("aacparse")?;
                 pipeline.add_many([src.upcast_ref(), &parser])?;
                 src.link(&parser)?;
-                add_output(
-                    &pipeline,
-                    &parser,
-                    AUDIO_RENDITION,
-                    MediaKind::Audio,
-                    spec.segmenter,
-                    outputs,
-                    None,
-                    false,
-                )?;
+                add_output(&pipeline, &parser, AUDIO_RENDITION, MediaKind::Audio, spec.segmenter, outputs, None)?;
                 Some(src)
             }
             None => None,
         };
         pipeline.set_state(gst::State::Playing)?;
-        Ok(Self {
-            pipeline,
-            video_src,
-            audio_src,
-            transcoding: !spec.rungs.is_empty(),
-        })
+        Ok(Self { pipeline, video_src, audio_src, decode_queue })
     }
 
     pub(crate) fn has_audio(&self) -> bool {
@@ -162,7 +127,14 @@ impl LivePipeline {
     }
 
     pub(crate) fn is_transcoding(&self) -> bool {
-        self.transcoding
+        self.decode_queue.is_some()
+    }
+
+    /// How much source is waiting for the decoder and encoders (zero without rungs).
+    pub(crate) fn encoding_backlog(&self) -> Duration {
+        self.decode_queue
+            .as_ref()
+            .map_or(Duration::ZERO, |q| Duration::from_nanos(q.property::<u64>("current-level-time")))
     }
 
     fn src(&self, kind: MediaKind) -> Option<&gst_app::AppSrc> {
@@ -176,25 +148,10 @@ impl LivePipeline {
     pub(crate) fn split(&self, kind: MediaKind, chunk: bool) {
         if let Some(src) = self.src(kind) {
             let event = gst::event::CustomDownstream::builder(
-                gst::Structure::builder("FMP4MuxSplitNow")
-                    .field("chunk", chunk)
-                    .build(),
+                gst::Structure::builder("FMP4MuxSplitNow").field("chunk", chunk).build(),
             )
             .build();
             src.send_event(event);
-        }
-    }
-
-    /// Asks every encoder to start a GOP at the next video buffer (at `running_time`).
-    pub(crate) fn force_keyframe(&self, running_time: gst::ClockTime) {
-        if self.transcoding {
-            let event = gst_video::DownstreamForceKeyUnitEvent::builder()
-                .timestamp(running_time)
-                .stream_time(running_time)
-                .running_time(running_time)
-                .all_headers(true)
-                .build();
-            self.video_src.send_event(event);
         }
     }
 
@@ -202,9 +159,7 @@ impl LivePipeline {
         let Some(src) = self.src(kind) else {
             return Ok(());
         };
-        src.push_buffer(buffer)
-            .map(|_| ())
-            .map_err(|e| TranscodeError::Pipeline(format!("push: {e:?}")))
+        src.push_buffer(buffer).map(|_| ()).map_err(|e| TranscodeError::Pipeline(format!("push: {e:?}")))
     }
 
     /// The first error the pipeline posted, if any.
@@ -215,9 +170,7 @@ impl LivePipeline {
             gst::MessageView::Error(err) => Some(format!(
                 "{} ({}; {})",
                 err.error(),
-                err.src()
-                    .map(|s| s.path_string().to_string())
-                    .unwrap_or_default(),
+                err.src().map(|s| s.path_string().to_string()).unwrap_or_default(),
                 err.debug().map(|d| d.to_string()).unwrap_or_default()
             )),
             _ => None,
@@ -246,9 +199,48 @@ impl LivePipeline {
 }
 
 pub(crate) fn make(factory: &str) -> Result<gst::Element, TranscodeError> {
-    gst::ElementFactory::make(factory)
-        .build()
-        .map_err(|e| TranscodeError::Build(format!("{factory}: {e}")))
+    gst::ElementFactory::make(factory).build().map_err(|e| TranscodeError::Build(format!("{factory}: {e}")))
+}
+
+/// Presentation times of recent source keyframes, written by the pump before it pushes them and
+/// read after the decoder (decoded frames carry no sync-point flag).
+#[derive(Debug, Default)]
+pub(crate) struct KeyframeLog(std::sync::Mutex<std::collections::VecDeque<u64>>);
+
+impl KeyframeLog {
+    const KEPT: usize = 32;
+
+    pub(crate) fn record(&self, pts_ns: u64) {
+        if let Ok(mut log) = self.0.lock() {
+            if log.len() == Self::KEPT {
+                log.pop_front();
+            }
+            log.push_back(pts_ns);
+        }
+    }
+
+    fn contains(&self, pts_ns: u64) -> bool {
+        self.0.lock().is_ok_and(|log| log.contains(&pts_ns))
+    }
+}
+
+/// Makes every encoder start a GOP where the source does: before each decoded frame that was a
+/// source keyframe, a `GstForceKeyUnit` event is sent into the tee that feeds the rungs. (Sent
+/// through appsrc it does not survive the decoder.)
+fn force_keyframes_at_source_keyframes(decoded_tee: &gst::Element, keyframes: Arc<KeyframeLog>) {
+    let Some(pad) = decoded_tee.static_pad("sink") else { return };
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = &info.data
+            && let Some(pts) = buffer.pts()
+            && keyframes.contains(pts.nseconds())
+        {
+            // No running time: "the next frame", which is this one. (Encoders measure running
+            // time on their own offset timeline and drop requests that look older.)
+            let event = gst_video::DownstreamForceKeyUnitEvent::builder().all_headers(true).build();
+            pad.send_event(event);
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// A thread boundary holding at most `time` of media (unbounded in buffers/bytes), or a small
@@ -278,9 +270,7 @@ fn appsrc(name: &str, caps: &gst::Caps) -> gst_app::AppSrc {
         .build()
 }
 
-/// `upstream → cmafmux → appsink`, delivering to the sink as `rendition`. `encoded` renditions
-/// are watched for falling behind real time.
-#[allow(clippy::too_many_arguments)]
+/// `upstream → cmafmux → appsink`, delivering to the sink as `rendition`.
 fn add_output(
     pipeline: &gst::Pipeline,
     upstream: &gst::Element,
@@ -289,13 +279,9 @@ fn add_output(
     segmenter: SegmenterConfig,
     outputs: &Outputs,
     video_parser: Option<gst::Element>,
-    encoded: bool,
 ) -> Result<(), TranscodeError> {
     let mux = gst::ElementFactory::make("cmafmux")
-        .property(
-            "fragment-duration",
-            segmenter.segment_target.as_nanos() as u64,
-        )
+        .property("fragment-duration", segmenter.segment_target.as_nanos() as u64)
         .property("chunk-duration", segmenter.part_target.as_nanos() as u64)
         .property("manual-split", true)
         .property_from_str("header-update-mode", "none")
@@ -316,15 +302,7 @@ fn add_output(
                 .new_sample(move |appsink| {
                     let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                     let details = || video_parser.as_ref().and_then(video_details);
-                    deliver(
-                        &sample,
-                        &rendition,
-                        kind,
-                        outputs.sink.as_ref(),
-                        &outputs.timeline,
-                        &details,
-                        encoded,
-                    );
+                    deliver(&sample, &rendition, kind, outputs.sink.as_ref(), &outputs.timeline, &details);
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
@@ -346,15 +324,9 @@ fn video_details(parser: &gst::Element) -> Option<VideoDetails> {
         .ok()
         .filter(|f| f.numer() > 0 && f.denom() > 0)
         .map(|f| f64::from(f.numer()) / f64::from(f.denom()));
-    let codecs = s.get::<gst::Buffer>("codec_data").ok().and_then(|b| {
-        b.map_readable()
-            .ok()
-            .and_then(|m| crate::ladder::avc_codec_string(m.as_slice()))
-    });
-    Some(VideoDetails {
-        width,
-        height,
-        frame_rate,
-        codecs,
-    })
+    let codecs = s
+        .get::<gst::Buffer>("codec_data")
+        .ok()
+        .and_then(|b| b.map_readable().ok().and_then(|m| crate::ladder::avc_codec_string(m.as_slice())));
+    Some(VideoDetails { width, height, frame_rate, codecs })
 }

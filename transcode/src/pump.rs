@@ -19,11 +19,13 @@ use oxcast_media::{AudioConfig, Frame, HubEvent, MediaKind, Subscriber, TrackCon
 use crate::deliver::Timeline;
 use crate::ladder::{Ladder, PlannedRung};
 use crate::output::{CmafSink, RenditionInfo};
-use crate::pipeline::{AUDIO_RENDITION, LivePipeline, Outputs, PipelineSpec, VIDEO_RENDITION};
+use crate::pipeline::{AUDIO_RENDITION, KeyframeLog, LivePipeline, Outputs, PipelineSpec, VIDEO_RENDITION};
 use crate::segmenter::{Segmenter, SegmenterConfig, Split};
 
 /// Time the muxers get to flush the last parts after the publisher left.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+/// Source waiting for the encoders beyond this means they cannot keep up with real time.
+const MAX_ENCODING_BACKLOG: Duration = Duration::from_millis(1000);
 /// How far a repeated decode time is moved forward.
 const NUDGE_NS: i64 = 1_000_000;
 /// A session whose pipeline fails more often than this stops transcoding until it ends.
@@ -62,19 +64,18 @@ pub fn spawn_live_session(
     sink: Arc<dyn CmafSink>,
     previous: Option<LiveSession>,
 ) -> std::io::Result<LiveSession> {
-    let thread = std::thread::Builder::new()
-        .name(format!("live-{}", config.stream))
-        .spawn(move || {
-            if let Some(previous) = previous {
-                previous.join();
-            }
-            Pump::new(config, sink).run(subscriber);
-        })?;
+    let thread = std::thread::Builder::new().name(format!("live-{}", config.stream)).spawn(move || {
+        if let Some(previous) = previous {
+            previous.join();
+        }
+        Pump::new(config, sink).run(subscriber);
+    })?;
     Ok(LiveSession { thread })
 }
 
 struct Running {
     pipeline: LivePipeline,
+    keyframes: Arc<KeyframeLog>,
     timeline: Arc<Timeline>,
     segmenter: Segmenter,
     /// Publisher DTS that maps to pipeline time zero.
@@ -119,16 +120,7 @@ struct Pump {
 
 impl Pump {
     fn new(config: LiveSessionConfig, sink: Arc<dyn CmafSink>) -> Self {
-        Self {
-            config,
-            sink,
-            video: None,
-            audio: None,
-            running: None,
-            failures: 0,
-            shed: 0,
-            passthrough_only: false,
-        }
+        Self { config, sink, video: None, audio: None, running: None, failures: 0, shed: 0, passthrough_only: false }
     }
 
     fn run(mut self, mut subscriber: Subscriber) {
@@ -199,9 +191,7 @@ impl Pump {
         if split != Split::None {
             running.pipeline.split(kind, split == Split::Part);
         }
-        running
-            .timeline
-            .record_arrival(kind, pts as u64, frame.received_at);
+        running.timeline.record_arrival(kind, pts as u64, frame.received_at);
         // cmafmux gives the last sample of a part the buffer's duration: without one it writes 0
         // and the next sample repeats a DTS. A frame's true duration is only known when the next
         // one arrives, so use the track's current interval (exact at a constant frame rate).
@@ -223,19 +213,14 @@ impl Pump {
             }
         }
         if kind == MediaKind::Video && frame.keyframe {
-            running
-                .pipeline
-                .force_keyframe(gst::ClockTime::from_nseconds(pts as u64));
+            running.keyframes.record(pts as u64);
         }
         let pushed = running.pipeline.push(kind, buffer);
-        if running.timeline.take_overload() && running.pipeline.is_transcoding() {
+        if running.pipeline.encoding_backlog() > MAX_ENCODING_BACKLOG {
             self.shed_top_rung();
             return;
         }
-        let error = running
-            .pipeline
-            .take_error()
-            .or_else(|| pushed.err().map(|e| e.to_string()));
+        let error = running.pipeline.take_error().or_else(|| pushed.err().map(|e| e.to_string()));
         if let Some(error) = error {
             self.fail(&error);
         }
@@ -243,10 +228,7 @@ impl Pump {
 
     /// Starts a pipeline if `frame` is a video keyframe and the video configuration is known.
     fn try_start(&mut self, frame: &Frame) -> bool {
-        if frame.kind() != MediaKind::Video
-            || !frame.keyframe
-            || self.failures >= MAX_PIPELINE_FAILURES
-        {
+        if frame.kind() != MediaKind::Video || !frame.keyframe || self.failures >= MAX_PIPELINE_FAILURES {
             return false;
         }
         let Some(video) = self.video.clone() else {
@@ -279,8 +261,7 @@ impl Pump {
             });
         }
         let timeline = Arc::new(Timeline::new(
-            frame.received_at
-                - Duration::from_nanos((frame.pts.as_nanos() - frame.dts.as_nanos()).max(0) as u64),
+            frame.received_at - Duration::from_nanos((frame.pts.as_nanos() - frame.dts.as_nanos()).max(0) as u64),
         ));
         self.sink.session_started(&renditions);
         let spec = PipelineSpec {
@@ -290,15 +271,14 @@ impl Pump {
             rungs: &rungs,
             preset: &self.config.ladder.preset,
             segmenter: self.config.segmenter,
+            keyframes: Arc::new(KeyframeLog::default()),
         };
-        let outputs = Outputs {
-            sink: self.sink.clone(),
-            timeline: timeline.clone(),
-        };
+        let outputs = Outputs { sink: self.sink.clone(), timeline: timeline.clone() };
         match LivePipeline::build(&spec, &outputs) {
             Ok(pipeline) => {
                 self.running = Some(Running {
                     pipeline,
+                    keyframes: spec.keyframes.clone(),
                     timeline,
                     segmenter: Segmenter::new(self.config.segmenter),
                     base_ns: frame.dts.as_nanos(),
@@ -328,21 +308,13 @@ impl Pump {
             tracing::warn!(stream = %self.config.stream, "cannot read the picture size from the SPS; passthrough only");
             return Vec::new();
         };
-        self.config
-            .ladder
-            .plan(width, height)
-            .into_iter()
-            .skip(self.shed)
-            .collect()
+        self.config.ladder.plan(width, height).into_iter().skip(self.shed).collect()
     }
 
     /// Encoding fell behind real time: restart at the next keyframe without the top rung.
     fn shed_top_rung(&mut self) {
-        let dropped = self
-            .video
-            .as_ref()
-            .and_then(|v| self.planned_rungs(v).first().map(|r| r.name.clone()))
-            .unwrap_or_default();
+        let dropped =
+            self.video.as_ref().and_then(|v| self.planned_rungs(v).first().map(|r| r.name.clone())).unwrap_or_default();
         self.shed += 1;
         let message = format!("encoding fell behind real time: dropped the {dropped} rendition");
         tracing::warn!(stream = %self.config.stream, "{message}");
@@ -362,17 +334,12 @@ impl Pump {
 
     fn fail(&mut self, error: &str) {
         self.failures += 1;
-        let transcoding = self
-            .running
-            .as_ref()
-            .is_some_and(|r| r.pipeline.is_transcoding());
+        let transcoding = self.running.as_ref().is_some_and(|r| r.pipeline.is_transcoding());
         tracing::error!(stream = %self.config.stream, error, failures = self.failures, "pipeline failed");
         if transcoding {
             self.passthrough_only = true;
             tracing::warn!(stream = %self.config.stream, "continuing with the source rendition only");
-            self.sink.pipeline_failed(&format!(
-                "{error}; transcoding stopped, serving the source only"
-            ));
+            self.sink.pipeline_failed(&format!("{error}; transcoding stopped, serving the source only"));
         } else {
             self.sink.pipeline_failed(error);
         }

@@ -49,12 +49,7 @@ pub(crate) fn add(
     enc.set_property("key-int-max", KEY_INT_MAX);
     enc.set_property("option-string", "scenecut=0");
     let profile = make("capsfilter")?;
-    profile.set_property(
-        "caps",
-        gst::Caps::builder("video/x-h264")
-            .field("profile", "high")
-            .build(),
-    );
+    profile.set_property("caps", gst::Caps::builder("video/x-h264").field("profile", "high").build());
     let parser = make("h264parse")?;
     let chain = [&q, &scale, &rate, &convert, &caps, &enc, &profile, &parser];
     pipeline.add_many(chain)?;

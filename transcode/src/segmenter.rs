@@ -39,10 +39,7 @@ pub struct SegmenterConfig {
 
 impl Default for SegmenterConfig {
     fn default() -> Self {
-        Self {
-            part_target: DEFAULT_PART_TARGET,
-            segment_target: DEFAULT_SEGMENT_TARGET,
-        }
+        Self { part_target: DEFAULT_PART_TARGET, segment_target: DEFAULT_SEGMENT_TARGET }
     }
 }
 
@@ -140,18 +137,13 @@ impl Segmenter {
         if keyframe {
             self.safety.reorder_delay = (pts - dts).max(0);
         }
-        let safe = keyframe
-            || self
-                .safety
-                .max_pts
-                .is_none_or(|max| max + frame / 2 <= dts + self.safety.reorder_delay);
+        let safe = keyframe || self.safety.max_pts.is_none_or(|max| max + frame / 2 <= dts + self.safety.reorder_delay);
         self.safety.max_pts = Some(self.safety.max_pts.map_or(pts, |m| m.max(pts)));
         if safe {
             let gap = (self.safety.frames_since_safe + 1).min(MAX_SAFE_GAP);
             if self.segment_start.is_some() {
                 self.safety.recent_gaps[self.safety.next_gap_slot] = gap;
-                self.safety.next_gap_slot =
-                    (self.safety.next_gap_slot + 1) % self.safety.recent_gaps.len();
+                self.safety.next_gap_slot = (self.safety.next_gap_slot + 1) % self.safety.recent_gaps.len();
             }
             self.safety.frames_since_safe = 0;
         } else {
@@ -217,19 +209,10 @@ mod tests {
             let dts = (i * 1000 / 30) * MS;
             splits.push(s.on_video(dts, dts, i % 30 == 0));
         }
-        let segments: Vec<usize> = splits
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| **s == Split::Segment)
-            .map(|(i, _)| i)
-            .collect();
+        let segments: Vec<usize> =
+            splits.iter().enumerate().filter(|(_, s)| **s == Split::Segment).map(|(i, _)| i).collect();
         assert_eq!(segments, vec![60]);
-        let parts: Vec<usize> = splits
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| **s != Split::None)
-            .map(|(i, _)| i)
-            .collect();
+        let parts: Vec<usize> = splits.iter().enumerate().filter(|(_, s)| **s != Split::None).map(|(i, _)| i).collect();
         // Every 6 frames (200 ms) a new part.
         assert_eq!(parts, (1..20).map(|k| k * 6).collect::<Vec<_>>());
     }
@@ -242,11 +225,7 @@ mod tests {
         for i in 0..300i64 {
             let dts = i * frame;
             if s.on_video(dts, dts, i == 0) != Split::None {
-                assert!(
-                    dts - part_start <= 200 * MS + SLACK_NS,
-                    "part of {} ns",
-                    dts - part_start
-                );
+                assert!(dts - part_start <= 200 * MS + SLACK_NS, "part of {} ns", dts - part_start);
                 assert!(dts - part_start >= 160 * MS);
                 part_start = dts;
             }
@@ -283,10 +262,7 @@ mod tests {
                 // Frames decoded before i are exactly those displayed before it.
                 let before: Vec<i64> = order[..i].iter().map(|(d, _)| *d).collect();
                 let after_min = order[i..].iter().map(|(d, _)| *d).min().unwrap();
-                assert!(
-                    before.iter().all(|d| *d < after_min),
-                    "split at decode index {i} is not a boundary"
-                );
+                assert!(before.iter().all(|d| *d < after_min), "split at decode index {i} is not a boundary");
                 splits.push(i);
             }
         }
@@ -294,22 +270,14 @@ mod tests {
         assert!(splits.len() >= 15, "{splits:?}");
         // Boundaries every 3 frames: parts of 6 frames (200 ms), never more.
         assert!(lengths.iter().all(|l| *l <= 6), "{lengths:?}");
-        assert!(
-            lengths.iter().filter(|l| **l == 6).count() >= lengths.len() - 2,
-            "{lengths:?}"
-        );
+        assert!(lengths.iter().filter(|l| **l == 6).count() >= lengths.len() - 2, "{lengths:?}");
     }
 
     #[test]
     fn long_gop_makes_long_segment_but_parts_stay_small() {
         let mut s = Segmenter::new(SegmenterConfig::default());
-        let decisions: Vec<Split> = (0..150i64)
-            .map(|i| s.on_video(i * 33 * MS, i * 33 * MS, i % 120 == 0))
-            .collect();
-        assert_eq!(
-            decisions.iter().filter(|d| **d == Split::Segment).count(),
-            1
-        );
+        let decisions: Vec<Split> = (0..150i64).map(|i| s.on_video(i * 33 * MS, i * 33 * MS, i % 120 == 0)).collect();
+        assert_eq!(decisions.iter().filter(|d| **d == Split::Segment).count(), 1);
         assert_eq!(decisions[120], Split::Segment);
     }
 
@@ -336,19 +304,11 @@ mod tests {
                 v += 1;
             }
         }
-        let seg: Vec<i64> = audio_splits
-            .iter()
-            .filter(|(_, d)| *d == Split::Segment)
-            .map(|(i, _)| *i)
-            .collect();
+        let seg: Vec<i64> = audio_splits.iter().filter(|(_, d)| *d == Split::Segment).map(|(i, _)| *i).collect();
         // Video splits at 1000 ms; the first audio frame after that is #47 (1002.7 ms).
         assert_eq!(seg, vec![47]);
         // Audio parts: 9 frames (192 ms) each.
-        let parts: Vec<i64> = audio_splits
-            .iter()
-            .filter(|(_, d)| *d == Split::Part)
-            .map(|(i, _)| *i)
-            .collect();
+        let parts: Vec<i64> = audio_splits.iter().filter(|(_, d)| *d == Split::Part).map(|(i, _)| *i).collect();
         assert_eq!(&parts[..3], &[9, 18, 27]);
     }
 }

@@ -8,9 +8,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use gst::prelude::*;
 use oxcast_media::{AudioConfig, Codec, Frame, Timestamp, TrackConfig, VideoConfig, hub};
-use oxcast_transcode::{
-    CmafPart, CmafSink, Ladder, LiveSessionConfig, RenditionInfo, SegmenterConfig, VideoDetails,
-};
+use oxcast_transcode::{CmafPart, CmafSink, Ladder, LiveSessionConfig, RenditionInfo, SegmenterConfig, VideoDetails};
 
 #[derive(Default)]
 struct Collected {
@@ -29,11 +27,7 @@ impl CmafSink for Collector {
         self.0.lock().unwrap().sessions.push(renditions.to_vec());
     }
     fn init_segment(&self, rendition: &str, data: Bytes, video: Option<VideoDetails>) {
-        self.0
-            .lock()
-            .unwrap()
-            .inits
-            .push((rendition.into(), data.len(), video));
+        self.0.lock().unwrap().inits.push((rendition.into(), data.len(), video));
     }
     fn part(&self, rendition: &str, part: CmafPart) {
         self.0.lock().unwrap().parts.push((rendition.into(), part));
@@ -62,31 +56,17 @@ fn encode(seconds: u32, bframes: u32) -> (VideoConfig, AudioConfig, Vec<Frame>) 
     frames.extend(audio);
     frames.sort_by_key(|f| f.dts);
     let codec_data = |caps: &gst::Caps| {
-        let buf = caps
-            .structure(0)
-            .unwrap()
-            .get::<gst::Buffer>("codec_data")
-            .unwrap();
+        let buf = caps.structure(0).unwrap().get::<gst::Buffer>("codec_data").unwrap();
         Bytes::copy_from_slice(buf.map_readable().unwrap().as_slice())
     };
-    let video = VideoConfig {
-        codec: Codec::H264,
-        avcc: codec_data(&vcaps),
-    };
+    let video = VideoConfig { codec: Codec::H264, avcc: codec_data(&vcaps) };
     let audio = AudioConfig::from_aac_asc(codec_data(&acaps)).unwrap();
     (video, audio, frames)
 }
 
 fn run_encoder(desc: &str, codec: Codec) -> (gst::Caps, Vec<Frame>) {
-    let pipeline = gst::parse::launch(desc)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
+    let pipeline = gst::parse::launch(desc).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut frames = Vec::new();
     let mut caps = None;
@@ -120,10 +100,7 @@ fn passthrough_session_cuts_aligned_parts_and_segments() {
     let sink = Arc::new(Collector::default());
     let config = LiveSessionConfig {
         stream: "t".into(),
-        segmenter: SegmenterConfig {
-            part_target: Duration::from_millis(200),
-            segment_target: Duration::from_secs(1),
-        },
+        segmenter: SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) },
         ladder: Ladder::passthrough(),
     };
     let session = oxcast_transcode::spawn_live_session(config, sub, sink.clone(), None).unwrap();
@@ -141,11 +118,7 @@ fn passthrough_session_cuts_aligned_parts_and_segments() {
     assert_eq!(c.ended, 1);
     let renditions: Vec<&str> = c.sessions[0].iter().map(|r| r.id.as_str()).collect();
     assert_eq!(renditions, ["video", "audio"]);
-    assert!(
-        c.sessions[0][0].codecs.starts_with("avc1.4d"),
-        "{}",
-        c.sessions[0][0].codecs
-    );
+    assert!(c.sessions[0][0].codecs.starts_with("avc1.4d"), "{}", c.sessions[0][0].codecs);
     assert_eq!(c.sessions[0][1].codecs, "mp4a.40.2");
     println!("inits {:?}", c.inits);
     for (r, p) in c.parts.iter().take(12) {
@@ -165,64 +138,28 @@ fn passthrough_session_cuts_aligned_parts_and_segments() {
     assert_eq!((details.width, details.height), (320, 240));
 
     for rendition in ["video", "audio"] {
-        let parts: Vec<&CmafPart> = c
-            .parts
-            .iter()
-            .filter(|p| p.0 == rendition)
-            .map(|p| &p.1)
-            .collect();
+        let parts: Vec<&CmafPart> = c.parts.iter().filter(|p| p.0 == rendition).map(|p| &p.1).collect();
         let total: Duration = parts.iter().map(|p| p.duration).sum();
-        assert!(
-            total > Duration::from_millis(4800),
-            "{rendition}: {total:?}"
-        );
+        assert!(total > Duration::from_millis(4800), "{rendition}: {total:?}");
         // B-frames (reorder delay of 2 frames here) stretch the last part of a GOP by up to a frame.
-        let reorder_slack = if rendition == "video" {
-            Duration::from_millis(34)
-        } else {
-            Duration::ZERO
-        };
+        let reorder_slack = if rendition == "video" { Duration::from_millis(34) } else { Duration::ZERO };
         for p in &parts {
-            assert!(
-                p.duration <= Duration::from_millis(201) + reorder_slack,
-                "{rendition} part {:?}",
-                p.duration
-            );
+            assert!(p.duration <= Duration::from_millis(201) + reorder_slack, "{rendition} part {:?}", p.duration);
             assert!(p.last_frame_received.is_some());
         }
-        let segment_starts: Vec<Duration> = parts
-            .iter()
-            .filter(|p| p.segment_start)
-            .map(|p| p.start)
-            .collect();
-        println!(
-            "{rendition}: {} parts, segments at {segment_starts:?}",
-            parts.len()
-        );
+        let segment_starts: Vec<Duration> = parts.iter().filter(|p| p.segment_start).map(|p| p.start).collect();
+        println!("{rendition}: {} parts, segments at {segment_starts:?}", parts.len());
         assert_eq!(segment_starts.len(), 5, "{rendition}: {segment_starts:?}");
         // Every segment's first part is independent and starts within an audio frame of the video
         // keyframe's presentation time (keyframes every second, PTS = DTS + 66.7 ms).
         for (i, s) in segment_starts.iter().enumerate() {
             let expected = Duration::from_secs(i as u64) + Duration::from_nanos(66_666_666);
             let diff = s.abs_diff(expected);
-            assert!(
-                diff < Duration::from_millis(22),
-                "{rendition} segment {i} at {s:?}"
-            );
+            assert!(diff < Duration::from_millis(22), "{rendition} segment {i} at {s:?}");
         }
-        assert!(
-            parts
-                .iter()
-                .filter(|p| p.segment_start)
-                .all(|p| p.independent)
-        );
+        assert!(parts.iter().filter(|p| p.segment_start).all(|p| p.independent));
         if rendition == "video" {
-            assert!(
-                parts
-                    .iter()
-                    .filter(|p| !p.segment_start)
-                    .all(|p| !p.independent)
-            );
+            assert!(parts.iter().filter(|p| !p.segment_start).all(|p| !p.independent));
         }
     }
 }
@@ -232,12 +169,8 @@ fn passthrough_session_cuts_aligned_parts_and_segments() {
 #[test]
 fn repeated_publisher_timestamps_do_not_break_the_pipeline() {
     let (video, audio, mut frames) = encode(3, 0);
-    let video_indices: Vec<usize> = frames
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.codec == Codec::H264)
-        .map(|(i, _)| i)
-        .collect();
+    let video_indices: Vec<usize> =
+        frames.iter().enumerate().filter(|(_, f)| f.codec == Codec::H264).map(|(i, _)| i).collect();
     for pair in video_indices.windows(2).skip(10).step_by(7) {
         let (prev_dts, prev_pts) = (frames[pair[0]].dts, frames[pair[0]].pts);
         if !frames[pair[1]].keyframe {
@@ -264,11 +197,6 @@ fn repeated_publisher_timestamps_do_not_break_the_pipeline() {
     let c = sink.0.lock().unwrap();
     assert!(c.failures.is_empty(), "{:?}", c.failures);
     assert_eq!(c.sessions.len(), 1, "no restart");
-    let video_time: Duration = c
-        .parts
-        .iter()
-        .filter(|p| p.0 == "video")
-        .map(|p| p.1.duration)
-        .sum();
+    let video_time: Duration = c.parts.iter().filter(|p| p.0 == "video").map(|p| p.1.duration).sum();
     assert!(video_time > Duration::from_millis(2900), "{video_time:?}");
 }

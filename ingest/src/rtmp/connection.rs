@@ -8,9 +8,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use oxcast_media::{AudioConfig, Codec, Frame, Timestamp, TrackConfig, VideoConfig};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
-use rml_rtmp::sessions::{
-    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
-};
+use rml_rtmp::sessions::{ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -69,13 +67,7 @@ impl Connection {
         config: RtmpConfig,
         shutdown: CancellationToken,
     ) -> Self {
-        Self {
-            socket,
-            remote,
-            authority,
-            config,
-            shutdown,
-        }
+        Self { socket, remote, authority, config, shutdown }
     }
 
     pub(super) async fn serve(mut self) -> Result<(), RtmpError> {
@@ -83,8 +75,8 @@ impl Connection {
             .await
             .map_err(|_| RtmpError::HandshakeTimeout)??;
 
-        let (mut session, initial) = ServerSession::new(ServerSessionConfig::new())
-            .map_err(|e| RtmpError::Protocol(e.to_string()))?;
+        let (mut session, initial) =
+            ServerSession::new(ServerSessionConfig::new()).map_err(|e| RtmpError::Protocol(e.to_string()))?;
         let mut publishing: Option<Publishing> = None;
         let result = async {
             self.handle_results(&mut session, initial, &mut publishing).await?;
@@ -124,17 +116,11 @@ impl Connection {
             if n == 0 {
                 return Err(RtmpError::Handshake("peer closed during handshake".into()));
             }
-            match handshake
-                .process_bytes(&buf[..n])
-                .map_err(|e| RtmpError::Handshake(format!("{e:?}")))?
-            {
+            match handshake.process_bytes(&buf[..n]).map_err(|e| RtmpError::Handshake(format!("{e:?}")))? {
                 HandshakeProcessResult::InProgress { response_bytes } => {
                     self.socket.write_all(&response_bytes).await?;
                 }
-                HandshakeProcessResult::Completed {
-                    response_bytes,
-                    remaining_bytes,
-                } => {
+                HandshakeProcessResult::Completed { response_bytes, remaining_bytes } => {
                     self.socket.write_all(&response_bytes).await?;
                     return Ok(remaining_bytes);
                 }
@@ -151,9 +137,7 @@ impl Connection {
         let mut pending = std::collections::VecDeque::from(results);
         while let Some(result) = pending.pop_front() {
             match result {
-                ServerSessionResult::OutboundResponse(packet) => {
-                    self.socket.write_all(&packet.bytes).await?
-                }
+                ServerSessionResult::OutboundResponse(packet) => self.socket.write_all(&packet.bytes).await?,
                 ServerSessionResult::UnhandleableMessageReceived(_) => {}
                 ServerSessionResult::RaisedEvent(event) => {
                     let more = self.handle_event(session, event, publishing).await?;
@@ -171,27 +155,14 @@ impl Connection {
         publishing: &mut Option<Publishing>,
     ) -> Result<Vec<ServerSessionResult>, RtmpError> {
         match event {
-            ServerSessionEvent::ConnectionRequested {
-                request_id,
-                app_name,
-            } => {
+            ServerSessionEvent::ConnectionRequested { request_id, app_name } => {
                 tracing::debug!(remote = %self.remote, app = %app_name, "rtmp connect");
-                session
-                    .accept_request(request_id)
-                    .map_err(|e| RtmpError::Protocol(e.to_string()))
+                session.accept_request(request_id).map_err(|e| RtmpError::Protocol(e.to_string()))
             }
-            ServerSessionEvent::PublishStreamRequested {
-                request_id,
-                stream_key,
-                ..
-            } => {
+            ServerSessionEvent::PublishStreamRequested { request_id, stream_key, .. } => {
                 // Some clients append "?query" to the key; the secret is what precedes it.
                 let key = stream_key.split('?').next().unwrap_or_default().to_owned();
-                let request = PublishRequest {
-                    protocol: Protocol::Rtmp,
-                    stream_key: key,
-                    remote: self.remote,
-                };
+                let request = PublishRequest { protocol: Protocol::Rtmp, stream_key: key, remote: self.remote };
                 match self.authority.publish(request).await {
                     Ok(grant) => {
                         tracing::info!(remote = %self.remote, stream = %grant.stream_name, "rtmp publish accepted");
@@ -202,18 +173,12 @@ impl Connection {
                             video_config: None,
                             audio_config: None,
                         });
-                        session
-                            .accept_request(request_id)
-                            .map_err(|e| RtmpError::Protocol(e.to_string()))
+                        session.accept_request(request_id).map_err(|e| RtmpError::Protocol(e.to_string()))
                     }
                     Err(rejected) => {
                         tracing::warn!(remote = %self.remote, %rejected, "rtmp publish rejected");
                         let results = session
-                            .reject_request(
-                                request_id,
-                                "NetStream.Publish.BadName",
-                                &rejected.to_string(),
-                            )
+                            .reject_request(request_id, "NetStream.Publish.BadName", &rejected.to_string())
                             .map_err(|e| RtmpError::Protocol(e.to_string()))?;
                         for result in results {
                             if let ServerSessionResult::OutboundResponse(packet) = result {
@@ -235,26 +200,18 @@ impl Connection {
                 tracing::debug!(remote = %self.remote, ?metadata, "rtmp metadata");
                 Ok(Vec::new())
             }
-            ServerSessionEvent::VideoDataReceived {
-                data, timestamp, ..
-            } => {
+            ServerSessionEvent::VideoDataReceived { data, timestamp, .. } => {
                 let p = publishing.as_mut().ok_or(RtmpError::NotPublishing)?;
                 self.on_video(p, &data, timestamp.value)?;
                 Ok(Vec::new())
             }
-            ServerSessionEvent::AudioDataReceived {
-                data, timestamp, ..
-            } => {
+            ServerSessionEvent::AudioDataReceived { data, timestamp, .. } => {
                 let p = publishing.as_mut().ok_or(RtmpError::NotPublishing)?;
                 self.on_audio(p, &data, timestamp.value)?;
                 Ok(Vec::new())
             }
             ServerSessionEvent::PlayStreamRequested { request_id, .. } => session
-                .reject_request(
-                    request_id,
-                    "NetStream.Play.Failed",
-                    "playback over RTMP is not offered: use HLS",
-                )
+                .reject_request(request_id, "NetStream.Play.Failed", "playback over RTMP is not offered: use HLS")
                 .map_err(|e| RtmpError::Protocol(e.to_string())),
             _ => Ok(Vec::new()),
         }
@@ -278,19 +235,10 @@ impl Connection {
                 // OBS and GStreamer's flvmux repeat headers: forward only real changes.
                 if p.video_config.as_ref() != Some(&avcc) {
                     p.video_config = Some(avcc.clone());
-                    p.grant
-                        .publisher
-                        .send_config(TrackConfig::Video(VideoConfig {
-                            codec: Codec::H264,
-                            avcc,
-                        }));
+                    p.grant.publisher.send_config(TrackConfig::Video(VideoConfig { codec: Codec::H264, avcc }));
                 }
             }
-            VideoTag::Frame {
-                keyframe,
-                composition_offset_ms,
-                data,
-            } => {
+            VideoTag::Frame { keyframe, composition_offset_ms, data } => {
                 let dts = p.video_clock.unwrap(raw_ts);
                 p.grant.publisher.send_frame(Frame {
                     codec: Codec::H264,
@@ -357,8 +305,6 @@ fn feed(session: &mut ServerSession, bytes: &[u8]) -> Result<Vec<ServerSessionRe
     match std::panic::catch_unwind(AssertUnwindSafe(|| session.handle_input(bytes))) {
         Ok(Ok(results)) => Ok(results),
         Ok(Err(err)) => Err(RtmpError::Protocol(err.to_string())),
-        Err(_) => Err(RtmpError::Protocol(
-            "input the RTMP parser could not handle".into(),
-        )),
+        Err(_) => Err(RtmpError::Protocol("input the RTMP parser could not handle".into())),
     }
 }

@@ -12,11 +12,7 @@ pub enum VideoTag {
     /// AVCDecoderConfigurationRecord (sequence header).
     Config(Bytes),
     /// One access unit in AVCC form.
-    Frame {
-        keyframe: bool,
-        composition_offset_ms: i32,
-        data: Bytes,
-    },
+    Frame { keyframe: bool, composition_offset_ms: i32, data: Bytes },
     /// End of sequence, or an informational/command frame: nothing to forward.
     Ignore,
 }
@@ -51,9 +47,7 @@ impl FlvError {
     pub fn is_unsupported_codec(&self) -> bool {
         matches!(
             self,
-            FlvError::UnsupportedVideoCodec(_)
-                | FlvError::EnhancedVideo(_)
-                | FlvError::UnsupportedAudioCodec(_)
+            FlvError::UnsupportedVideoCodec(_) | FlvError::EnhancedVideo(_) | FlvError::UnsupportedAudioCodec(_)
         )
     }
 }
@@ -62,9 +56,7 @@ pub fn parse_video(body: &Bytes) -> Result<VideoTag, FlvError> {
     let first = *body.first().ok_or(FlvError::Empty)?;
     if first & 0x80 != 0 {
         let fourcc = body.get(1..5).ok_or(FlvError::Truncated)?;
-        return Err(FlvError::EnhancedVideo(
-            String::from_utf8_lossy(fourcc).into_owned(),
-        ));
+        return Err(FlvError::EnhancedVideo(String::from_utf8_lossy(fourcc).into_owned()));
     }
     let frame_type = first >> 4;
     let codec_id = first & 0x0f;
@@ -96,11 +88,7 @@ pub fn parse_video(body: &Bytes) -> Result<VideoTag, FlvError> {
             if !is_valid_avcc(&data) {
                 return Err(FlvError::BadAvcc);
             }
-            Ok(VideoTag::Frame {
-                keyframe: frame_type == 1,
-                composition_offset_ms,
-                data,
-            })
+            Ok(VideoTag::Frame { keyframe: frame_type == 1, composition_offset_ms, data })
         }
         _ => Ok(VideoTag::Ignore),
     }
@@ -159,39 +147,21 @@ mod tests {
         let key = b(&[0x17, 1, 0, 0, 0x42, 0, 0, 0, 2, 0x65, 0x88]);
         assert_eq!(
             parse_video(&key),
-            Ok(VideoTag::Frame {
-                keyframe: true,
-                composition_offset_ms: 0x42,
-                data: b(&[0, 0, 0, 2, 0x65, 0x88])
-            })
+            Ok(VideoTag::Frame { keyframe: true, composition_offset_ms: 0x42, data: b(&[0, 0, 0, 2, 0x65, 0x88]) })
         );
         let inter_negative_cts = b(&[0x27, 1, 0xff, 0xff, 0xfe, 0, 0, 0, 1, 0x41]);
         assert!(matches!(
             parse_video(&inter_negative_cts),
-            Ok(VideoTag::Frame {
-                keyframe: false,
-                composition_offset_ms: -2,
-                ..
-            })
+            Ok(VideoTag::Frame { keyframe: false, composition_offset_ms: -2, .. })
         ));
     }
 
     #[test]
     fn refuses_other_video_codecs_by_name() {
-        assert_eq!(
-            parse_video(&b(&[0x1c, 1, 0, 0, 0])),
-            Err(FlvError::UnsupportedVideoCodec("HEVC"))
-        );
+        assert_eq!(parse_video(&b(&[0x1c, 1, 0, 0, 0])), Err(FlvError::UnsupportedVideoCodec("HEVC")));
         let enhanced = b(&[0x90, b'h', b'v', b'c', b'1', 0]);
-        assert_eq!(
-            parse_video(&enhanced),
-            Err(FlvError::EnhancedVideo("hvc1".into()))
-        );
-        assert!(
-            parse_video(&enhanced)
-                .err()
-                .is_some_and(|e| e.is_unsupported_codec())
-        );
+        assert_eq!(parse_video(&enhanced), Err(FlvError::EnhancedVideo("hvc1".into())));
+        assert!(parse_video(&enhanced).err().is_some_and(|e| e.is_unsupported_codec()));
         assert_eq!(parse_video(&b(&[0x90, b'a'])), Err(FlvError::Truncated));
     }
 
@@ -200,31 +170,16 @@ mod tests {
         assert_eq!(parse_video(&Bytes::new()), Err(FlvError::Empty));
         assert_eq!(parse_video(&b(&[0x17, 1])), Err(FlvError::Truncated));
         // Length prefix claims 9 bytes, only 1 present.
-        assert_eq!(
-            parse_video(&b(&[0x17, 1, 0, 0, 0, 0, 0, 0, 9, 0x65])),
-            Err(FlvError::BadAvcc)
-        );
+        assert_eq!(parse_video(&b(&[0x17, 1, 0, 0, 0, 0, 0, 0, 9, 0x65])), Err(FlvError::BadAvcc));
         assert_eq!(parse_video(&b(&[0x17, 1, 0, 0, 0])), Err(FlvError::BadAvcc));
-        assert_eq!(
-            parse_video(&b(&[0x17, 1, 0, 0, 0, 0, 0])),
-            Err(FlvError::BadAvcc)
-        );
+        assert_eq!(parse_video(&b(&[0x17, 1, 0, 0, 0, 0, 0])), Err(FlvError::BadAvcc));
     }
 
     #[test]
     fn aac_config_and_frames_other_audio_refused() {
-        assert_eq!(
-            parse_audio(&b(&[0xaf, 0, 0x11, 0x90])),
-            Ok(AudioTag::Config(b(&[0x11, 0x90])))
-        );
-        assert_eq!(
-            parse_audio(&b(&[0xaf, 1, 0x21, 0x10])),
-            Ok(AudioTag::Frame(b(&[0x21, 0x10])))
-        );
-        assert_eq!(
-            parse_audio(&b(&[0x2f, 1, 0])),
-            Err(FlvError::UnsupportedAudioCodec("MP3"))
-        );
+        assert_eq!(parse_audio(&b(&[0xaf, 0, 0x11, 0x90])), Ok(AudioTag::Config(b(&[0x11, 0x90]))));
+        assert_eq!(parse_audio(&b(&[0xaf, 1, 0x21, 0x10])), Ok(AudioTag::Frame(b(&[0x21, 0x10]))));
+        assert_eq!(parse_audio(&b(&[0x2f, 1, 0])), Err(FlvError::UnsupportedAudioCodec("MP3")));
         assert_eq!(parse_audio(&b(&[0xaf])), Err(FlvError::Truncated));
         assert_eq!(parse_audio(&b(&[0xaf, 1])), Err(FlvError::Truncated));
     }

@@ -64,13 +64,7 @@ pub async fn run(
             continue;
         };
         let _ = socket.set_nodelay(true);
-        let connection = Connection::new(
-            socket,
-            remote,
-            authority.clone(),
-            config.clone(),
-            shutdown.clone(),
-        );
+        let connection = Connection::new(socket, remote, authority.clone(), config.clone(), shutdown.clone());
         tracker.spawn(async move {
             match connection.serve().await {
                 Ok(()) => tracing::debug!(%remote, "rtmp connection closed"),
