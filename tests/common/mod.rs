@@ -196,6 +196,15 @@ pub fn gst_push(url: &str, seconds: u32) -> Publisher {
     Publisher(cmd.spawn().expect("spawn gst-launch-1.0"))
 }
 
+/// Polls `done` until it holds, failing the test after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 /// A server with an ffmpeg publisher on its default stream, once the stream is playable.
 pub fn live_server(seconds: u32, extra_video_args: &[&str]) -> (Server, Publisher) {
     let server = Server::start();

@@ -92,17 +92,17 @@ fn run_encoder(desc: &str, codec: Codec) -> (gst::Caps, Vec<Frame>) {
     (caps.unwrap(), frames)
 }
 
-#[test]
-fn passthrough_session_cuts_aligned_parts_and_segments() {
-    let (video, audio, frames) = encode(5, 2);
+/// Runs one live session over `frames` to the end and returns what the sink collected.
+fn run_session(
+    segmenter: SegmenterConfig,
+    video: VideoConfig,
+    audio: AudioConfig,
+    frames: Vec<Frame>,
+) -> Arc<Collector> {
     let publisher = hub(4096);
     let sub = publisher.subscribe();
     let sink = Arc::new(Collector::default());
-    let config = LiveSessionConfig {
-        stream: "t".into(),
-        segmenter: SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) },
-        ladder: Ladder::passthrough(),
-    };
+    let config = LiveSessionConfig { stream: "t".into(), segmenter, ladder: Ladder::passthrough() };
     let session = oxcast_transcode::spawn_live_session(config, sub, sink.clone(), None).unwrap();
     publisher.send_config(TrackConfig::Video(video));
     publisher.send_config(TrackConfig::Audio(audio));
@@ -111,6 +111,14 @@ fn passthrough_session_cuts_aligned_parts_and_segments() {
     }
     drop(publisher);
     session.join();
+    sink
+}
+
+#[test]
+fn passthrough_session_cuts_aligned_parts_and_segments() {
+    let (video, audio, frames) = encode(5, 2);
+    let segmenter = SegmenterConfig { part_target: Duration::from_millis(200), segment_target: Duration::from_secs(1) };
+    let sink = run_session(segmenter, video, audio, frames);
 
     let c = sink.0.lock().unwrap();
     assert!(c.failures.is_empty(), "{:?}", c.failures);
@@ -178,22 +186,7 @@ fn repeated_publisher_timestamps_do_not_break_the_pipeline() {
             frames[pair[1]].pts = prev_pts;
         }
     }
-    let publisher = hub(4096);
-    let sub = publisher.subscribe();
-    let sink = Arc::new(Collector::default());
-    let config = LiveSessionConfig {
-        stream: "dup".into(),
-        segmenter: SegmenterConfig::default(),
-        ladder: Ladder::passthrough(),
-    };
-    let session = oxcast_transcode::spawn_live_session(config, sub, sink.clone(), None).unwrap();
-    publisher.send_config(TrackConfig::Video(video));
-    publisher.send_config(TrackConfig::Audio(audio));
-    for f in frames {
-        publisher.send_frame(f);
-    }
-    drop(publisher);
-    session.join();
+    let sink = run_session(SegmenterConfig::default(), video, audio, frames);
     let c = sink.0.lock().unwrap();
     assert!(c.failures.is_empty(), "{:?}", c.failures);
     assert_eq!(c.sessions.len(), 1, "no restart");
