@@ -9,12 +9,21 @@ use std::time::Duration;
 
 use common::*;
 
+/// Encoding ladders in real time takes both cores: two of these tests at once would make the
+/// server shed rungs (correctly) and fail the other test. Each test holds this lock.
+static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    MACHINE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn media_url(server: &Server, rendition: &str, file: &str) -> String {
     server.url(&format!("/live/main/{rendition}/{file}"))
 }
 
 #[test]
 fn a_720p_push_yields_an_aligned_decodable_ladder() {
+    let _machine = exclusive();
     let server = Server::start();
     let _pusher = ffmpeg_push_sized(
         &format!("{}/{}", server.rtmp, server.default_key),
@@ -97,6 +106,7 @@ fn a_720p_push_yields_an_aligned_decodable_ladder() {
 
 #[test]
 fn profiles_per_stream_from_the_api() {
+    let _machine = exclusive();
     let server = Server::start();
     let create = |name: &str, profile: &str| -> String {
         let res = client()
@@ -141,6 +151,7 @@ fn profiles_per_stream_from_the_api() {
 
 #[test]
 fn overload_sheds_rungs_from_the_top_and_keeps_playing() {
+    let _machine = exclusive();
     // x264's slowest preset cannot encode 480p in real time here: the top rung must go first.
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("oxcast.toml");
