@@ -50,11 +50,7 @@ bench_init latency
 MACHINE="$(machine_json)"
 
 # ---------------------------------------------------------------- servers
-ox_env=()
-for v in OXCAST_SEGMENT_DURATION_MS OXCAST_PART_DURATION_MS; do
-  if [[ -n "${!v:-}" ]]; then ox_env+=("$v=${!v}"); fi
-done
-start_oxcast oxcast "${ox_env[@]}"
+start_oxcast oxcast
 NGINX_PORT="$(free_port)"
 start_nginx "$NGINX_PORT"
 

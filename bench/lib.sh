@@ -136,9 +136,16 @@ wait_http() {
 
 # start_oxcast LOGPREFIX [ENV=VAL...]: fresh data dir, ephemeral loopback ports.
 # Sets OX_PID, OX_HTTP (host:port), OX_RTMP (host:port), OX_KEY.
+# start_oxcast PREFIX [VAR=value ...]: the OXCAST_* settings below are passed on when set in the
+# caller's environment; extra VAR=value arguments override them.
 start_oxcast() {
   local prefix="$1"
   shift
+  local forwarded=() v
+  for v in OXCAST_SEGMENT_DURATION_MS OXCAST_PART_DURATION_MS OXCAST_DEFAULT_PROFILE; do
+    if [[ -n "${!v:-}" ]]; then forwarded+=("$v=${!v}"); fi
+  done
+  set -- "${forwarded[@]}" "$@"
   local data="$BENCH_TMP/data-${prefix//oxcast/srv}" out="$BENCH_TMP/$prefix.stdout.log" err="$BENCH_TMP/$prefix.stderr.log"
   mkdir -p "$data"
   # Run a private copy: the lead engineer may rebuild $OXCAST_BIN while a benchmark runs.

@@ -30,11 +30,7 @@ if ((WITH_NGINX)); then require_tools "$NGINX_BIN"; fi
 bench_init memory
 MACHINE="$(machine_json)"
 
-ox_env=()
-for v in OXCAST_SEGMENT_DURATION_MS OXCAST_PART_DURATION_MS; do
-  if [[ -n "${!v:-}" ]]; then ox_env+=("$v=${!v}"); fi
-done
-start_oxcast oxcast "${ox_env[@]}"
+start_oxcast oxcast
 NGINX_PID=""
 if ((WITH_NGINX)); then
   NGINX_PORT="$(free_port)"

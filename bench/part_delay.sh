@@ -26,10 +26,6 @@ done
 require_tools ffmpeg jq curl
 bench_init part_delay
 MACHINE="$(machine_json)"
-ox_env=()
-for v in OXCAST_SEGMENT_DURATION_MS OXCAST_PART_DURATION_MS; do
-  if [[ -n "${!v:-}" ]]; then ox_env+=("$v=${!v}"); fi
-done
 
 RESULTS='[]'
 for variant in ${VARIANTS//,/ }; do
@@ -39,7 +35,7 @@ for variant in ${VARIANTS//,/ }; do
     *) die "unknown variant $variant" ;;
   esac
   log "=== $variant: pushing ${PUSH_SECONDS}s"
-  start_oxcast "oxcast-$variant" "${ox_env[@]}"
+  start_oxcast "oxcast-$variant"
   ffmpeg_cmd "$PUSH_SECONDS" "$zl" -f flv "rtmp://$OX_RTMP/live/$OX_KEY"
   printable="$(printf '%q ' "${FFMPEG_CMD[@]}" | sed "s/$OX_KEY/\$KEY/g")"
   bg_start "ffmpeg-$variant" "$BENCH_TMP/ffmpeg-$variant.log" timeout $((PUSH_SECONDS + 60)) "${FFMPEG_CMD[@]}"

@@ -3,6 +3,13 @@
 //! Every ingest protocol delivers the SPS (in the AVC decoder record), but not all of them say the
 //! picture size elsewhere; the ladder must know it before the first frame is decoded.
 
+/// RFC 6381 codec string ("avc1.64001f") from an AVCDecoderConfigurationRecord's profile,
+/// compatibility and level bytes.
+pub fn avc_codec_string(avcc: &[u8]) -> Option<String> {
+    let b = avcc.get(1..4)?;
+    Some(format!("avc1.{:02x}{:02x}{:02x}", b[0], b[1], b[2]))
+}
+
 /// Coded picture size after cropping, from an AVCDecoderConfigurationRecord's first SPS.
 pub fn avcc_dimensions(avcc: &[u8]) -> Option<(u32, u32)> {
     // version, profile, compat, level, lengthSizeMinusOne, numOfSPS, then u16 length + SPS.

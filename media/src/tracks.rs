@@ -15,8 +15,7 @@ pub struct VideoConfig {
 impl VideoConfig {
     /// RFC 6381 codec string ("avc1.64001f") read from the record's profile/compat/level bytes.
     pub fn rfc6381_codec(&self) -> Option<String> {
-        let b = self.avcc.get(1..4)?;
-        Some(format!("avc1.{:02x}{:02x}{:02x}", b[0], b[1], b[2]))
+        crate::h264::avc_codec_string(&self.avcc)
     }
 }
 

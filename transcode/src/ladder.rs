@@ -142,12 +142,6 @@ impl Ladder {
     }
 }
 
-/// RFC 6381 codec string from an AVCDecoderConfigurationRecord ("avc1.64001f").
-pub fn avc_codec_string(avcc: &[u8]) -> Option<String> {
-    let b = avcc.get(1..4)?;
-    Some(format!("avc1.{:02x}{:02x}{:02x}", b[0], b[1], b[2]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +184,5 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(ladder.rungs[0].max_fps, 30);
-        assert_eq!(avc_codec_string(&[1, 0x4d, 0x40, 0x1e, 0xff]).as_deref(), Some("avc1.4d401e"));
     }
 }

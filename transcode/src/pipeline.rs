@@ -327,6 +327,6 @@ fn video_details(parser: &gst::Element) -> Option<VideoDetails> {
     let codecs = s
         .get::<gst::Buffer>("codec_data")
         .ok()
-        .and_then(|b| b.map_readable().ok().and_then(|m| crate::ladder::avc_codec_string(m.as_slice())));
+        .and_then(|b| b.map_readable().ok().and_then(|m| oxcast_media::h264::avc_codec_string(m.as_slice())));
     Some(VideoDetails { width, height, frame_rate, codecs })
 }

@@ -61,8 +61,8 @@ struct TrackState {
 }
 
 impl TrackState {
-    /// Updates the frame duration estimate and tells whether `dts` would overflow the part.
-    fn part_full(&mut self, dts: i64, part_target: i64, default_frame_ns: i64) -> bool {
+    /// Updates the frame duration estimate with a new decode time.
+    fn observe(&mut self, dts: i64) {
         if let Some(last) = self.last_dts {
             let delta = dts - last;
             if delta > 0 {
@@ -70,11 +70,12 @@ impl TrackState {
             }
         }
         self.last_dts = Some(dts);
+    }
+
+    /// Whether a frame at `dts` would take the current part past `part_target`.
+    fn part_full(&self, dts: i64, part_target: i64, default_frame_ns: i64) -> bool {
         let frame = self.frame_ns.unwrap_or(default_frame_ns);
-        match self.part_start {
-            Some(start) => dts + frame - start > part_target + SLACK_NS,
-            None => false,
-        }
+        self.part_start.is_some_and(|start| dts + frame - start > part_target + SLACK_NS)
     }
 }
 
@@ -132,7 +133,7 @@ impl Segmenter {
     /// first frame must be a keyframe.
     pub fn on_video(&mut self, dts: i64, pts: i64, keyframe: bool) -> Split {
         let part_target = self.part_target_ns();
-        self.video.part_full(dts, part_target, 33_333_333);
+        self.video.observe(dts);
         let frame = self.video.frame_ns.unwrap_or(33_333_333);
         if keyframe {
             self.safety.reorder_delay = (pts - dts).max(0);
@@ -175,6 +176,7 @@ impl Segmenter {
     /// Decision for an audio frame. Audio before the first video frame is the caller's to drop.
     pub fn on_audio(&mut self, dts: i64) -> Split {
         let part_target = self.part_target_ns();
+        self.audio.observe(dts);
         let full = self.audio.part_full(dts, part_target, 21_333_333);
         if self.audio.part_start.is_none() {
             self.audio.part_start = Some(dts);
