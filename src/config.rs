@@ -18,6 +18,13 @@ pub struct Config {
     pub http: SocketAddr,
     /// RTMP listener for publishers.
     pub rtmp: SocketAddr,
+    /// SRT listener for publishers (UDP).
+    pub srt: SocketAddr,
+    /// Whether the SRT listener runs at all.
+    pub srt_enabled: bool,
+    /// SRT receive latency this server asks for; a connection uses the larger of both sides'.
+    pub srt_latency_ms: u64,
+    pub webrtc: WebrtcConfig,
     /// Where the SQLite database and generated secrets live.
     pub data_dir: PathBuf,
     /// Host name (and optional port-less domain) put in printed URLs; defaults to localhost.
@@ -32,6 +39,15 @@ pub struct Config {
     /// Transcoding profiles besides the built-in "passthrough" and "standard" (720p/480p/360p);
     /// a profile of the same name replaces a built-in one.
     pub profiles: BTreeMap<String, Ladder>,
+}
+
+/// WebRTC (WHIP) ingest.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebrtcConfig {
+    /// Addresses offered to publishers as ICE host candidates (one UDP port each per session).
+    /// Empty: this host's outbound address plus loopback.
+    pub ice_addresses: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -55,6 +71,10 @@ impl Default for Config {
         Self {
             http: SocketAddr::from(([0, 0, 0, 0], 8080)),
             rtmp: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            srt: SocketAddr::from(([0, 0, 0, 0], 8890)),
+            srt_enabled: true,
+            srt_latency_ms: 120,
+            webrtc: WebrtcConfig::default(),
             data_dir: PathBuf::from("oxcast-data"),
             public_host: None,
             admin_token: None,
@@ -98,6 +118,7 @@ impl LiveConfig {
 pub struct Overrides {
     pub http: Option<SocketAddr>,
     pub rtmp: Option<SocketAddr>,
+    pub srt: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
 }
 
@@ -117,6 +138,10 @@ impl Config {
         }
         if let Some(rtmp) = overrides.rtmp {
             config.rtmp = rtmp;
+        }
+        if let Some(srt) = overrides.srt {
+            config.srt = srt;
+            config.srt_enabled = true;
         }
         if let Some(dir) = &overrides.data_dir {
             config.data_dir = dir.clone();
@@ -142,6 +167,23 @@ impl Config {
         }
         if let Some(v) = var("OXCAST_RTMP") {
             self.rtmp = parse("OXCAST_RTMP", v)?;
+        }
+        if let Some(v) = var("OXCAST_SRT") {
+            self.srt = parse("OXCAST_SRT", v)?;
+        }
+        if let Some(v) = var("OXCAST_SRT_ENABLED") {
+            self.srt_enabled = parse("OXCAST_SRT_ENABLED", v)?;
+        }
+        if let Some(v) = var("OXCAST_SRT_LATENCY_MS") {
+            self.srt_latency_ms = parse("OXCAST_SRT_LATENCY_MS", v)?;
+        }
+        if let Some(v) = var("OXCAST_WEBRTC_ICE_ADDRESSES") {
+            self.webrtc.ice_addresses = v
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(|a| parse("OXCAST_WEBRTC_ICE_ADDRESSES", a.to_owned()))
+                .collect::<anyhow::Result<_>>()?;
         }
         if let Some(v) = var("OXCAST_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
@@ -203,6 +245,15 @@ impl Config {
         }
         if !self.profiles().contains_key(&self.live.default_profile) {
             bail!("live.default_profile {:?} is not a profile", self.live.default_profile);
+        }
+        if self.srt_enabled && self.srt.port() == 0 {
+            bail!("srt needs a fixed port (the SRT library cannot listen on port 0)");
+        }
+        if !(20..=8000).contains(&self.srt_latency_ms) {
+            bail!("srt_latency_ms must be between 20 and 8000 (got {})", self.srt_latency_ms);
+        }
+        if self.webrtc.ice_addresses.iter().any(|ip| ip.is_unspecified()) {
+            bail!("webrtc.ice_addresses must name addresses of this host, not 0.0.0.0 or ::");
         }
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             bail!("admin_token must be at least 16 characters");

@@ -9,7 +9,7 @@ use oxcast::config::{Config, Overrides};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
-#[command(name = "oxcast", version, about = "Live-streaming server: RTMP in, Low-Latency HLS out")]
+#[command(name = "oxcast", version, about = "Live-streaming server: RTMP, SRT and WHIP in, Low-Latency HLS out")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,6 +37,9 @@ enum Command {
         /// RTMP listen address.
         #[arg(long)]
         rtmp: Option<SocketAddr>,
+        /// SRT listen address (UDP; needs a fixed port).
+        #[arg(long)]
+        srt: Option<SocketAddr>,
     },
     /// Manage streams.
     Stream {
@@ -69,6 +72,14 @@ enum StreamCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Require SRT publishers of a stream to encrypt with PASSPHRASE (10-79 characters); omit it
+    /// to allow unencrypted SRT again.
+    SetSrtPassphrase {
+        name: String,
+        passphrase: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// List streams.
     List {
         #[command(flatten)]
@@ -76,8 +87,8 @@ enum StreamCommand {
     },
 }
 
-fn load(common: &Common, http: Option<SocketAddr>, rtmp: Option<SocketAddr>) -> anyhow::Result<Config> {
-    Config::load(common.config.as_deref(), &Overrides { http, rtmp, data_dir: common.data_dir.clone() })
+fn load(common: &Common, overrides: Overrides) -> anyhow::Result<Config> {
+    Config::load(common.config.as_deref(), &Overrides { data_dir: common.data_dir.clone(), ..overrides })
 }
 
 fn check_profile(config: &Config, profile: Option<&str>) -> anyhow::Result<()> {
@@ -96,13 +107,14 @@ fn check_profile(config: &Config, profile: Option<&str>) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,oxcast=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,mpeg2ts_reader=error,srt_protocol=warn,srt_protocol::listener=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { common, http, rtmp } => {
-            let config = load(&common, http, rtmp)?;
+        Command::Serve { common, http, rtmp, srt } => {
+            let config = load(&common, Overrides { http, rtmp, srt, data_dir: None })?;
             let shutdown = CancellationToken::new();
             let on_signal = shutdown.clone();
             tokio::spawn(async move {
@@ -122,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Stream { command } => match command {
             StreamCommand::Create { name, profile, common } => {
-                let config = load(&common, None, None)?;
+                let config = load(&common, Overrides::default())?;
                 check_profile(&config, profile.as_deref())?;
                 let store = oxcast::serve::open_store(&config).await?;
                 let created =
@@ -132,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             StreamCommand::SetProfile { name, profile, common } => {
-                let config = load(&common, None, None)?;
+                let config = load(&common, Overrides::default())?;
                 check_profile(&config, profile.as_deref())?;
                 let store = oxcast::serve::open_store(&config).await?;
                 anyhow::ensure!(store.set_profile(&name, profile.as_deref()).await?, "no stream named {name}");
@@ -141,14 +153,24 @@ async fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             StreamCommand::RotateKey { name, common } => {
-                let store = oxcast::serve::open_store(&load(&common, None, None)?).await?;
+                let store = oxcast::serve::open_store(&load(&common, Overrides::default())?).await?;
                 let key = store.rotate_key(&name).await?.with_context(|| format!("no stream named {name}"))?;
                 println!("New stream key for {name} (the old one no longer works):");
                 println!("{}", key.as_str());
                 Ok(())
             }
+            StreamCommand::SetSrtPassphrase { name, passphrase, common } => {
+                let store = oxcast::serve::open_store(&load(&common, Overrides::default())?).await?;
+                let found = store.set_srt_passphrase(&name, passphrase.as_deref()).await?;
+                anyhow::ensure!(found, "no stream named {name}");
+                match passphrase {
+                    Some(_) => println!("SRT publishers of {name} must now encrypt with that passphrase."),
+                    None => println!("SRT publishers of {name} now connect unencrypted."),
+                }
+                Ok(())
+            }
             StreamCommand::List { common } => {
-                let store = oxcast::serve::open_store(&load(&common, None, None)?).await?;
+                let store = oxcast::serve::open_store(&load(&common, Overrides::default())?).await?;
                 for name in store.names().await? {
                     println!("{name}");
                 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use oxcast_api::{AppState, PublicUrls, StreamStore};
 use oxcast_ingest::rtmp::{self, RtmpConfig};
+use oxcast_ingest::srt::{SrtConfig, SrtServer};
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -66,12 +67,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let http = TcpListener::bind(config.http).await.with_context(|| format!("binding HTTP on {}", config.http))?;
     let rtmp_listener =
         TcpListener::bind(config.rtmp).await.with_context(|| format!("binding RTMP on {}", config.rtmp))?;
+    let srt_server = if config.srt_enabled {
+        let srt_config = SrtConfig { latency: Duration::from_millis(config.srt_latency_ms), ..SrtConfig::default() };
+        let server = SrtServer::bind(config.srt, srt_config)
+            .await
+            .with_context(|| format!("binding SRT on {} (UDP)", config.srt))?;
+        Some(server)
+    } else {
+        None
+    };
     let http_addr = http.local_addr()?;
     let rtmp_addr = rtmp_listener.local_addr()?;
     let host = config.public_host.clone().unwrap_or_else(|| "localhost".into());
     let urls = PublicUrls {
         http: format!("http://{host}:{}", http_addr.port()),
         rtmp: format!("rtmp://{host}:{}/live", rtmp_addr.port()),
+        srt: srt_server.as_ref().map(|s| format!("srt://{host}:{}", s.local_addr().port())),
     };
 
     let registry = LiveRegistry::new(
@@ -89,6 +100,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let tracker = TaskTracker::new();
 
     tracker.spawn(rtmp::run(rtmp_listener, registry.clone(), RtmpConfig::default(), shutdown.clone(), tracker.clone()));
+    if let Some(srt) = srt_server {
+        tracker.spawn(srt.run(registry.clone(), shutdown.clone(), tracker.clone()));
+    }
     let sampler = registry.clone();
     let sampler_stop = shutdown.clone();
     tracker.spawn(async move {
@@ -140,18 +154,37 @@ fn print_banner(
     admin_token: &str,
 ) {
     let name = &config.default_stream;
-    let key_line = match new_key {
-        Some(key) => key.to_owned(),
-        None => format!("(shown only when created; get a new one with `oxcast stream rotate-key {name}`)"),
+    let (key, key_line) = match new_key {
+        Some(key) => (key.to_owned(), key.to_owned()),
+        None => (
+            "STREAM_KEY".to_owned(),
+            format!("(shown only when created; get a new one with `oxcast stream rotate-key {name}`)"),
+        ),
+    };
+    let srt_block = match &urls.srt {
+        Some(srt) => format!(
+            "\n\x20 SRT (OBS 30+; robust on lossy links):\n\
+             \x20   Service:     Custom...\n\
+             \x20   Server:      {}\n\
+             \x20   Stream Key:  (leave empty; with `oxcast stream set-srt-passphrase` add &passphrase=...)\n",
+            oxcast_api::srt_publish_url(srt, &key)
+        ),
+        None => String::new(),
     };
     println!(
-        "\noxcast is running (HTTP {http}, RTMP {rtmp}, data in {data}).\n\n\
+        "\noxcast is running (HTTP {http}, RTMP {rtmp}{srt}, data in {data}).\n\n\
          Streamer: OBS > Settings > Stream\n\
-         \x20 Service:     Custom...\n\
-         \x20 Server:      {rtmp_url}\n\
-         \x20 Stream Key:  {key_line}\n\
-         \x20 Output:      H.264 + AAC; Keyframe Interval 1 s (or 2 s); for the lowest latency also\n\
-         \x20              x264 Tune \"zerolatency\" (no B-frames).\n\n\
+         \x20 RTMP:\n\
+         \x20   Service:     Custom...\n\
+         \x20   Server:      {rtmp_url}\n\
+         \x20   Stream Key:  {key_line}\n\
+         {srt_block}\n\
+         \x20 WebRTC (OBS 30+, lowest latency):\n\
+         \x20   Service:     WHIP\n\
+         \x20   Server:      {http_url}/whip/{name}\n\
+         \x20   Bearer Token: {key}\n\n\
+         \x20 Output (RTMP/SRT): H.264 + AAC; Keyframe Interval 1 s (or 2 s); for the lowest latency\n\
+         \x20   also x264 Tune \"zerolatency\" (no B-frames). WHIP sends H.264 + Opus by itself.\n\n\
          Viewer:\n\
          \x20 Player:      {http_url}/watch/{name}\n\
          \x20 LL-HLS:      {http_url}/live/{name}/index.m3u8\n\n\
@@ -159,6 +192,7 @@ fn print_banner(
          \x20 New stream: curl -X POST -H 'Authorization: Bearer {admin_token}' -H 'Content-Type: application/json' \\\n\
          \x20             -d '{{\"name\":\"studio\"}}' {http_url}/api/streams\n\
          \x20 or:         oxcast stream create studio --data-dir {data}\n",
+        srt = urls.srt.as_ref().map(|_| format!(", SRT {}/udp", config.srt)).unwrap_or_default(),
         data = config.data_dir.display(),
         rtmp_url = urls.rtmp,
         http_url = urls.http,

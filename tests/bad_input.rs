@@ -51,23 +51,9 @@ fn garbage_unsupported_codecs_and_bad_keys_do_not_disturb_a_live_stream() {
 
     // A real client with a codec we refuse (Sorenson H.263 video, MP3 audio in FLV).
     let key = cli_create_stream(server.data_dir.path(), "retro");
-    let mut retro = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=320x240:rate=15:duration=10",
-        ])
-        .args(["-c:v", "flv1", "-an", "-f", "flv", &format!("{}/{key}", server.rtmp)])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map(Publisher)
-        .expect("ffmpeg");
+    let url = format!("{}/{key}", server.rtmp);
+    let mut retro =
+        ffmpeg_lavfi("testsrc=size=320x240:rate=15:duration=10", &["-c:v", "flv1", "-an", "-f", "flv", &url]);
     assert!(retro.wait_exit(Duration::from_secs(10)).is_some(), "unsupported codec must be refused");
     assert!(server.wait_for_log("unsupported video codec Sorenson H.263", Duration::from_secs(5)), "{}", server.log());
 

@@ -27,6 +27,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::InvalidName(msg) => AppError::BadRequest(msg),
+            StoreError::InvalidPassphrase(msg) => AppError::BadRequest(format!("srt passphrase {msg}")),
             StoreError::NameTaken(name) => AppError::Conflict(format!("stream {name} already exists")),
             other => AppError::Internal(Box::new(other)),
         }

@@ -20,7 +20,7 @@ use oxcast_ll_hls::PackagerDirectory;
 
 pub use error::AppError;
 pub use live_view::{LiveStatus, LiveView, RenditionStatus};
-pub use store::{NewStream, StoreError, StreamKey, StreamStore};
+pub use store::{KeyedStream, NewStream, StoreError, StreamKey, StreamStore};
 
 /// Request bodies larger than this are refused with 413 (the API only takes small JSON).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -32,6 +32,13 @@ pub struct PublicUrls {
     pub http: String,
     /// e.g. `rtmp://localhost:1935/live`
     pub rtmp: String,
+    /// e.g. `srt://localhost:8890`; `None` when SRT is off.
+    pub srt: Option<String>,
+}
+
+/// What OBS's Server field takes for SRT: the listener plus the streamid carrying the key.
+pub fn srt_publish_url(srt: &str, key: &str) -> String {
+    format!("{srt}?streamid=#!::r={key},m=publish")
 }
 
 #[derive(Clone)]

@@ -16,6 +16,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub enum StoreError {
     #[error("invalid stream name: {0}")]
     InvalidName(String),
+    #[error("invalid SRT passphrase: {0}")]
+    InvalidPassphrase(String),
     #[error("stream {0} already exists")]
     NameTaken(String),
     #[error("database: {0}")]
@@ -64,6 +66,33 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
     }
     if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err(StoreError::InvalidName("use only letters, digits, '-' and '_'".into()));
+    }
+    Ok(())
+}
+
+/// What a publisher's key unlocks.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyedStream {
+    pub name: String,
+    /// Transcoding profile; `None` for the server default.
+    pub profile: Option<String>,
+    pub srt_passphrase: Option<String>,
+}
+
+impl std::fmt::Debug for KeyedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedStream")
+            .field("name", &self.name)
+            .field("profile", &self.profile)
+            .field("srt_passphrase", &self.srt_passphrase.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+/// SRT's rule for passphrases (10 to 79 characters), checked before one is stored.
+pub fn validate_srt_passphrase(passphrase: &str) -> Result<(), StoreError> {
+    if !(10..=79).contains(&passphrase.chars().count()) {
+        return Err(StoreError::InvalidPassphrase("must be 10 to 79 characters".into()));
     }
     Ok(())
 }
@@ -120,16 +149,42 @@ impl StreamStore {
 
     /// The stream a publisher's key belongs to.
     pub async fn name_for_key(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.stream_for_key(key).await?.map(|(name, _)| name))
+        Ok(self.stream_for_key(key).await?.map(|s| s.name))
     }
 
-    /// The stream a publisher's key belongs to, with its profile.
-    pub async fn stream_for_key(&self, key: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
-        let row = sqlx::query("SELECT name, profile FROM streams WHERE key_hash = ?")
+    /// The stream a publisher's key belongs to, with its publishing settings.
+    pub async fn stream_for_key(&self, key: &str) -> Result<Option<KeyedStream>, StoreError> {
+        let row = sqlx::query("SELECT name, profile, srt_passphrase FROM streams WHERE key_hash = ?")
             .bind(hash_key(key))
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| (r.get::<String, _>("name"), r.get::<Option<String>, _>("profile"))))
+        Ok(row.map(|r| KeyedStream {
+            name: r.get("name"),
+            profile: r.get("profile"),
+            srt_passphrase: r.get("srt_passphrase"),
+        }))
+    }
+
+    /// Sets (or with `None` clears) the SRT passphrase; false if there is no such stream.
+    pub async fn set_srt_passphrase(&self, name: &str, passphrase: Option<&str>) -> Result<bool, StoreError> {
+        if let Some(p) = passphrase {
+            validate_srt_passphrase(p)?;
+        }
+        let done = sqlx::query("UPDATE streams SET srt_passphrase = ? WHERE name = ?")
+            .bind(passphrase)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether a stream's SRT publishers must encrypt: `None` if the stream does not exist.
+    pub async fn srt_encrypted(&self, name: &str) -> Result<Option<bool>, StoreError> {
+        let row = sqlx::query("SELECT srt_passphrase IS NOT NULL AS enc FROM streams WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<bool, _>("enc")))
     }
 
     /// Sets (or with `None` clears) a stream's profile; false if there is no such stream.
@@ -208,10 +263,31 @@ mod tests {
     async fn profiles_are_stored_per_stream() {
         let s = store().await;
         let key = s.create_with_profile("a", Some("mobile")).await.unwrap().key;
-        assert_eq!(s.stream_for_key(key.as_str()).await.unwrap(), Some(("a".into(), Some("mobile".into()))));
+        let found = s.stream_for_key(key.as_str()).await.unwrap().unwrap();
+        assert_eq!((found.name.as_str(), found.profile.as_deref()), ("a", Some("mobile")));
         assert!(s.set_profile("a", None).await.unwrap());
         assert_eq!(s.profile("a").await.unwrap(), Some(None));
         assert!(!s.set_profile("nope", Some("x")).await.unwrap());
         assert_eq!(s.profile("nope").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn srt_passphrases_are_validated_and_stored() {
+        let s = store().await;
+        let key = s.create("a").await.unwrap().key;
+        assert_eq!(s.stream_for_key(key.as_str()).await.unwrap().unwrap().srt_passphrase, None);
+        assert!(matches!(s.set_srt_passphrase("a", Some("too-short")).await, Err(StoreError::InvalidPassphrase(_))));
+        assert!(matches!(
+            s.set_srt_passphrase("a", Some(&"x".repeat(80))).await,
+            Err(StoreError::InvalidPassphrase(_))
+        ));
+        assert!(s.set_srt_passphrase("a", Some("ten-chars!")).await.unwrap());
+        let found = s.stream_for_key(key.as_str()).await.unwrap().unwrap();
+        assert_eq!(found.srt_passphrase.as_deref(), Some("ten-chars!"));
+        assert!(!format!("{found:?}").contains("ten-chars"), "Debug hides the passphrase");
+        assert_eq!(s.srt_encrypted("a").await.unwrap(), Some(true));
+        assert!(s.set_srt_passphrase("a", None).await.unwrap());
+        assert_eq!(s.srt_encrypted("a").await.unwrap(), Some(false));
+        assert!(!s.set_srt_passphrase("nope", None).await.unwrap());
     }
 }

@@ -16,6 +16,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/streams/{name}", get(status))
         .route("/api/streams/{name}/rotate-key", post(rotate_key))
         .route("/api/streams/{name}/profile", put(set_profile))
+        .route("/api/streams/{name}/srt-passphrase", put(set_srt_passphrase))
 }
 
 /// Constant-time comparison of the bearer token with the admin token.
@@ -47,6 +48,13 @@ struct SetProfile {
     profile: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetSrtPassphrase {
+    /// 10 to 79 characters, or null for unencrypted SRT.
+    passphrase: Option<String>,
+}
+
 fn check_profile(state: &AppState, profile: Option<&str>) -> Result<(), AppError> {
     match profile {
         Some(p) if !state.profiles.iter().any(|known| known == p) => {
@@ -61,6 +69,11 @@ struct CreatedStream {
     name: String,
     stream_key: String,
     rtmp_url: String,
+    /// The whole SRT URL for OBS, streamid included; absent when SRT is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    srt_url: Option<String>,
+    /// WHIP endpoint; the stream key is the bearer token.
+    whip_url: String,
     player_url: String,
     playlist_url: String,
 }
@@ -69,6 +82,8 @@ impl CreatedStream {
     fn new(state: &AppState, name: String, key: &str) -> Self {
         Self {
             rtmp_url: state.urls.rtmp.clone(),
+            srt_url: state.urls.srt.as_ref().map(|srt| crate::srt_publish_url(srt, key)),
+            whip_url: format!("{}/whip/{name}", state.urls.http),
             player_url: format!("{}/watch/{name}", state.urls.http),
             playlist_url: format!("{}/live/{name}/index.m3u8", state.urls.http),
             stream_key: key.to_owned(),
@@ -117,11 +132,28 @@ async fn set_profile(
     Ok(Json(serde_json::json!({ "name": name, "profile": effective, "applies": "next publish" })))
 }
 
+async fn set_srt_passphrase(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Result<Json<SetSrtPassphrase>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    require_admin(&state, &headers)?;
+    let Json(body) = body?;
+    if !state.store.set_srt_passphrase(&name, body.passphrase.as_deref()).await? {
+        return Err(AppError::NotFound("stream"));
+    }
+    // Checked when an SRT publisher connects: a live session is not interrupted.
+    Ok(Json(serde_json::json!({ "name": name, "srt_encrypted": body.passphrase.is_some(), "applies": "next publish" })))
+}
+
 #[derive(Debug, Serialize)]
 struct StreamSummary {
     name: String,
     /// Transcoding profile in effect for the next publish.
     profile: String,
+    /// SRT publishers must encrypt with the stream's passphrase.
+    srt_encrypted: bool,
     #[serde(flatten)]
     live: LiveStatus,
 }
@@ -132,7 +164,8 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<
     for name in state.store.names().await? {
         let profile = state.store.profile(&name).await?.flatten();
         let profile = profile.unwrap_or_else(|| state.default_profile.to_string());
-        out.push(StreamSummary { live: state.live.status(&name), profile, name });
+        let srt_encrypted = state.store.srt_encrypted(&name).await?.unwrap_or(false);
+        out.push(StreamSummary { live: state.live.status(&name), profile, srt_encrypted, name });
     }
     Ok(Json(out))
 }
@@ -140,5 +173,6 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<
 async fn status(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<StreamSummary>, AppError> {
     let profile = state.store.profile(&name).await?.ok_or(AppError::NotFound("stream"))?;
     let profile = profile.unwrap_or_else(|| state.default_profile.to_string());
-    Ok(Json(StreamSummary { live: state.live.status(&name), profile, name }))
+    let srt_encrypted = state.store.srt_encrypted(&name).await?.unwrap_or(false);
+    Ok(Json(StreamSummary { live: state.live.status(&name), profile, srt_encrypted, name }))
 }

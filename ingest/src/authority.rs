@@ -32,6 +32,18 @@ pub struct PublishRequest {
     /// The secret the publisher sent (RTMP stream key, SRT `r=`, WHIP bearer token).
     pub stream_key: String,
     pub remote: SocketAddr,
+    /// The stream the publisher named itself (WHIP's `/whip/NAME`); the key must be that
+    /// stream's. `None` when the key alone picks the stream (RTMP, SRT).
+    pub stream: Option<String>,
+}
+
+/// What is known about a stream before its publisher is let in: enough for a protocol to finish
+/// its handshake, without taking anything over yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    pub stream_name: String,
+    /// SRT passphrase the stream requires (`None`: unencrypted).
+    pub srt_passphrase: Option<String>,
 }
 
 /// Permission to publish, and the place to put the media.
@@ -55,7 +67,18 @@ pub enum PublishRejected {
 }
 
 /// Decides who may publish. Implemented by the binary's stream registry and by test fakes.
+///
+/// Protocols with a costly or multi-step handshake (SRT, WHIP) call [`admit`](Self::admit)
+/// first, finish the handshake, and only then [`publish`](Self::publish): a publisher that fails
+/// the handshake never takes a live stream over.
 pub trait PublishAuthority: Send + Sync + 'static {
+    /// Checks the key (and the named stream, if any) without starting anything.
+    fn admit<'a>(
+        &'a self,
+        request: &'a PublishRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<Admission, PublishRejected>> + Send + 'a>>;
+
+    /// Starts a publish session: the stream's current publisher, if any, is ended.
     fn publish<'a>(
         &'a self,
         request: PublishRequest,

@@ -5,8 +5,13 @@
 //! and where the frames go, is decided behind the [`PublishAuthority`] trait, which the binary
 //! implements against its stream registry and tests implement with a fake.
 
+mod adts;
+mod annexb;
 pub mod authority;
+mod mpegts;
 pub mod rtmp;
+pub mod srt;
 mod timestamps;
 
-pub use authority::{Protocol, PublishAuthority, PublishGrant, PublishRejected, PublishRequest};
+pub use authority::{Admission, Protocol, PublishAuthority, PublishGrant, PublishRejected, PublishRequest};
+pub use mpegts::{TsDemuxer, TsError, TsStats};

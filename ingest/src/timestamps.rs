@@ -31,3 +31,41 @@ mod tests {
         assert_eq!(u.unwrap(3), i64::from(u32::MAX) + 4);
     }
 }
+
+/// Extends MPEG-TS's 33-bit 90 kHz clock (it wraps after 26.5 hours), the same way.
+#[derive(Debug, Default)]
+pub(crate) struct Unwrapper33 {
+    last: Option<(u64, i64)>,
+}
+
+impl Unwrapper33 {
+    const MASK: u64 = (1 << 33) - 1;
+
+    pub(crate) fn unwrap(&mut self, raw: u64) -> i64 {
+        let raw = raw & Self::MASK;
+        let extended = match self.last {
+            None => raw as i64,
+            Some((last_raw, last_ext)) => {
+                let delta = raw.wrapping_sub(last_raw) & Self::MASK;
+                let signed = if delta >= 1 << 32 { delta as i64 - (1 << 33) } else { delta as i64 };
+                last_ext + signed
+            }
+        };
+        self.last = Some((raw, extended));
+        extended
+    }
+}
+
+#[cfg(test)]
+mod tests33 {
+    use super::*;
+
+    #[test]
+    fn survives_the_33_bit_wrap() {
+        let mut u = Unwrapper33::default();
+        let top = (1i64 << 33) - 90;
+        assert_eq!(u.unwrap(top as u64), top);
+        assert_eq!(u.unwrap(0), 1 << 33);
+        assert_eq!(u.unwrap((1 << 33) - 10), (1 << 33) - 10, "a small step back across the wrap");
+    }
+}

@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use oxcast_api::{LiveStatus, LiveView, RenditionStatus, StreamStore};
-use oxcast_ingest::{Protocol, PublishAuthority, PublishGrant, PublishRejected, PublishRequest};
+use oxcast_api::{KeyedStream, LiveStatus, LiveView, RenditionStatus, StreamStore};
+use oxcast_ingest::{Admission, Protocol, PublishAuthority, PublishGrant, PublishRejected, PublishRequest};
 use oxcast_ll_hls::state::Phase;
 use oxcast_ll_hls::{PackagerConfig, PackagerDirectory, StreamPackager, TrackKind};
 use oxcast_media::{HubStats, hub};
@@ -146,8 +146,9 @@ impl LiveRegistry {
             .clone()
     }
 
-    async fn grant(&self, request: PublishRequest) -> Result<PublishGrant, PublishRejected> {
-        let (name, profile) = match self.store.stream_for_key(&request.stream_key).await {
+    /// The stream `request`'s key unlocks, if it matches the stream the publisher named.
+    async fn lookup(&self, request: &PublishRequest) -> Result<KeyedStream, PublishRejected> {
+        let found = match self.store.stream_for_key(&request.stream_key).await {
             Ok(Some(found)) => found,
             Ok(None) => return Err(PublishRejected::InvalidKey),
             Err(e) => {
@@ -155,6 +156,15 @@ impl LiveRegistry {
                 return Err(PublishRejected::Unavailable("stream store unavailable".into()));
             }
         };
+        if request.stream.as_ref().is_some_and(|named| *named != found.name) {
+            // A valid key for another stream: same answer as a wrong key, so keys cannot be probed.
+            return Err(PublishRejected::InvalidKey);
+        }
+        Ok(found)
+    }
+
+    async fn grant(&self, request: PublishRequest) -> Result<PublishGrant, PublishRejected> {
+        let KeyedStream { name, profile, .. } = self.lookup(&request).await?;
         let stream = self.stream(&name);
         let publisher = hub(oxcast_media::hub::DEFAULT_CAPACITY);
         let subscriber = publisher.subscribe();
@@ -235,6 +245,16 @@ impl LiveRegistry {
 }
 
 impl PublishAuthority for LiveRegistry {
+    fn admit<'a>(
+        &'a self,
+        request: &'a PublishRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Admission, PublishRejected>> + Send + 'a>> {
+        Box::pin(async move {
+            let found = self.lookup(request).await?;
+            Ok(Admission { stream_name: found.name, srt_passphrase: found.srt_passphrase })
+        })
+    }
+
     fn publish<'a>(
         &'a self,
         request: PublishRequest,

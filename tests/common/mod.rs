@@ -18,6 +18,8 @@ pub struct Server {
     child: Child,
     pub http: String,
     pub rtmp: String,
+    /// `srt://127.0.0.1:PORT` (SRT cannot listen on port 0: a free port is picked first).
+    pub srt: String,
     pub default_key: String,
     pub data_dir: tempfile::TempDir,
     pub log: Arc<Mutex<String>>,
@@ -31,9 +33,12 @@ impl Server {
 
     pub fn start_with(env: &[(&str, &str)]) -> Server {
         let data_dir = tempfile::tempdir().expect("tempdir");
+        let srt_port = free_udp_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxcast"));
         cmd.args(["serve", "--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
+            .args(["--srt", &format!("127.0.0.1:{srt_port}")])
+            .env("OXCAST_WEBRTC_ICE_ADDRESSES", "127.0.0.1")
             .env("OXCAST_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("OXCAST_SEGMENT_DURATION_MS", "1000")
             .env("OXCAST_OFFLINE_GRACE_SECONDS", "3")
@@ -80,10 +85,16 @@ impl Server {
             child,
             http: format!("http://{}", http.unwrap()),
             rtmp: format!("rtmp://{}/live", rtmp.unwrap()),
+            srt: format!("srt://127.0.0.1:{srt_port}"),
             default_key: key.unwrap(),
             data_dir,
             log,
         }
+    }
+
+    /// ffmpeg's SRT URL publishing to the stream with `key` (latency in microseconds there).
+    pub fn srt_url(&self, key: &str, extra_query: &str) -> String {
+        format!("{}?streamid=#!::r={key},m=publish&latency=120000{extra_query}", self.srt)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -135,6 +146,12 @@ impl Drop for Server {
     }
 }
 
+/// A UDP port nobody is bound to right now.
+pub fn free_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+    socket.local_addr().expect("addr").port()
+}
+
 /// A publisher process, killed on drop.
 pub struct Publisher(pub Child);
 
@@ -164,8 +181,9 @@ pub fn ffmpeg_push(url: &str, seconds: u32, extra_video_args: &[&str]) -> Publis
     ffmpeg_push_sized(url, seconds, "640x360", extra_video_args)
 }
 
-/// Like [`ffmpeg_push`] with another picture size (`WxH`).
+/// Like [`ffmpeg_push`] with another picture size (`WxH`). `srt://` URLs get MPEG-TS, others FLV.
 pub fn ffmpeg_push_sized(url: &str, seconds: u32, size: &str, extra_video_args: &[&str]) -> Publisher {
+    let format = if url.starts_with("srt://") { "mpegts" } else { "flv" };
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-hide_banner", "-loglevel", "error", "-re"])
         .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30:duration={seconds}")])
@@ -173,10 +191,22 @@ pub fn ffmpeg_push_sized(url: &str, seconds: u32, size: &str, extra_video_args: 
         .args(["-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0"])
         .args(["-pix_fmt", "yuv420p", "-b:v", "1500k"])
         .args(extra_video_args)
-        .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", url])
+        .args(["-c:a", "aac", "-b:a", "128k", "-f", format, url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    Publisher(cmd.spawn().expect("spawn ffmpeg"))
+}
+
+/// ffmpeg reading the lavfi source `input` in real time and writing with `output_args` (the
+/// last of which is the destination): for publishers the other helpers do not cover.
+pub fn ffmpeg_lavfi(input: &str, output_args: &[&str]) -> Publisher {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", input])
+        .args(output_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     Publisher(cmd.spawn().expect("spawn ffmpeg"))
 }
 
@@ -211,6 +241,21 @@ pub fn live_server(seconds: u32, extra_video_args: &[&str]) -> (Server, Publishe
     let publisher = ffmpeg_push(&format!("{}/{}", server.rtmp, server.default_key), seconds, extra_video_args);
     get_when_ready(&server.url("/live/main/index.m3u8"), Duration::from_secs(20));
     (server, publisher)
+}
+
+/// Downloads init + the newest complete segment of `rendition` and decodes it with ffprobe.
+pub fn decode_latest_segment(server: &Server, stream: &str, rendition: &str, dir: &Path) -> Probe {
+    let base = format!("/live/{stream}/{rendition}");
+    let text = get_text(&server.url(&format!("{base}/index.m3u8"))).1;
+    let playlist = parse_media(&text);
+    assert!(playlist.segments.len() >= 2, "{rendition}: too few segments\n{text}");
+    let index = playlist.segments.len() - 2;
+    let segment = &playlist.segments[index];
+    // The map in force is the last one at or before the segment (a discontinuity brings a new one).
+    let map = playlist.segments[..=index].iter().rev().find_map(|s| s.map.as_ref()).expect("EXT-X-MAP").uri.clone();
+    let init = get_bytes(&server.url(&format!("{base}/{map}")));
+    let media = get_bytes(&server.url(&format!("{base}/{}", segment.uri)));
+    probe(&write_file(dir, &format!("{stream}-{rendition}.mp4"), &[init, media]))
 }
 
 /// `GET /api/streams/NAME` as JSON.

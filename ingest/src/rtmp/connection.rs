@@ -162,7 +162,8 @@ impl Connection {
             ServerSessionEvent::PublishStreamRequested { request_id, stream_key, .. } => {
                 // Some clients append "?query" to the key; the secret is what precedes it.
                 let key = stream_key.split('?').next().unwrap_or_default().to_owned();
-                let request = PublishRequest { protocol: Protocol::Rtmp, stream_key: key, remote: self.remote };
+                let request =
+                    PublishRequest { protocol: Protocol::Rtmp, stream_key: key, remote: self.remote, stream: None };
                 match self.authority.publish(request).await {
                     Ok(grant) => {
                         tracing::info!(remote = %self.remote, stream = %grant.stream_name, "rtmp publish accepted");
