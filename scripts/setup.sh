@@ -12,7 +12,7 @@ packages=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools ffmpeg)
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium)
+  packages+=(chromium python3-venv)
 fi
 
 missing=()
@@ -40,4 +40,14 @@ command -v cargo >/dev/null || { echo "setup: cargo not found: install Rust 1.95
 if [[ ! -f api/web/node_modules/.package-lock.json ]] || ! cmp -s api/web/package-lock.json api/web/node_modules/.oxcast-lock; then
   npm ci --prefix api/web --no-audit --no-fund --loglevel=error
   cp api/web/package-lock.json api/web/node_modules/.oxcast-lock
+fi
+
+# A second WebRTC stack for the WHIP tests: ffmpeg 9 (with its WHIP muxer), shipped as a static
+# binary inside the PyPI package imageio-ffmpeg; installed into a venv outside the repository.
+if [[ "${1:-}" == "--test" ]]; then
+  venv="${OXCAST_PY_VENV:-$HOME/.cache/oxcast-py}"
+  if ! "$venv/bin/python" -c 'import imageio_ffmpeg' 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "imageio-ffmpeg==0.8.1"
+  fi
 fi

@@ -8,5 +8,9 @@ scripts/setup.sh --test
 # Backends used by later suites (chat over Redis, PostgreSQL storage); harmless until then.
 export OXCAST_TEST_REDIS_URL="${OXCAST_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export OXCAST_TEST_DATABASE_URL="${OXCAST_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+# ffmpeg 9 with a WHIP muxer (installed by setup.sh --test), for the WHIP tests.
+venv="${OXCAST_PY_VENV:-$HOME/.cache/oxcast-py}"
+OXCAST_TEST_WHIP_FFMPEG="${OXCAST_TEST_WHIP_FFMPEG:-$("$venv/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')}"
+export OXCAST_TEST_WHIP_FFMPEG
 # End-to-end tests encode video in real time: two at a time fit two cores.
 cargo test --workspace --locked -- --test-threads=2 "$@"

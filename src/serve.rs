@@ -7,6 +7,7 @@ use anyhow::Context;
 use oxcast_api::{AppState, PublicUrls, StreamStore};
 use oxcast_ingest::rtmp::{self, RtmpConfig};
 use oxcast_ingest::srt::{SrtConfig, SrtServer};
+use oxcast_ingest::whip::{WhipConfig, WhipService};
 use rand::RngCore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -123,10 +124,20 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         admin_token: token.clone().into(),
         urls: urls.clone(),
     };
-    let app = oxcast_api::app(state, registry.clone());
+    let ice_addresses = ice_addresses(&config);
+    tracing::info!(?ice_addresses, "WebRTC (WHIP) host candidates");
+    let whip = WhipService::new(
+        registry.clone(),
+        WhipConfig { ice_addresses, keyframe_interval: config.live.segment_duration(), ..WhipConfig::default() },
+        shutdown.clone(),
+        tracker.clone(),
+    );
+    let app = oxcast_api::app(state, registry.clone()).merge(whip.router());
     let http_stop = shutdown.clone();
     tracker.spawn(async move {
-        let served = axum::serve(http, app).with_graceful_shutdown(http_stop.cancelled_owned()).await;
+        let served = axum::serve(http, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(http_stop.cancelled_owned())
+            .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "HTTP server failed");
         }
@@ -143,6 +154,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tracing::warn!("some connections did not close within 10 s");
     }
     Ok(())
+}
+
+/// The configured ICE addresses, or this host's outbound address plus loopback.
+fn ice_addresses(config: &Config) -> Vec<std::net::IpAddr> {
+    if !config.webrtc.ice_addresses.is_empty() {
+        return config.webrtc.ice_addresses.clone();
+    }
+    let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+    // Connecting a UDP socket sends nothing; it only asks the kernel which source address it
+    // would route from (192.0.2.1 is a documentation address).
+    let outbound = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").and_then(|()| s.local_addr()))
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified() && !ip.is_loopback());
+    outbound.into_iter().chain(std::iter::once(loopback)).collect()
 }
 
 fn print_banner(

@@ -12,6 +12,7 @@ mod mpegts;
 pub mod rtmp;
 pub mod srt;
 mod timestamps;
+pub mod whip;
 
 pub use authority::{Admission, Protocol, PublishAuthority, PublishGrant, PublishRejected, PublishRequest};
 pub use mpegts::{TsDemuxer, TsError, TsStats};

@@ -8,13 +8,11 @@
 // Prints exactly one JSON line on stdout. Exit status: 0 when playback advanced
 // by at least half the sampled seconds, 1 otherwise, 2 on the hard timeout.
 
-import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const require = createRequire(new URL('../../api/web/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
+import { launchChromium } from './chromium.mjs';
 
 const SAMPLE_MS = 500;
 const STARTUP_TIMEOUT_MS = 30_000;
@@ -150,20 +148,7 @@ async function main() {
   }, (opts.seconds + HARD_TIMEOUT_EXTRA_S) * 1000);
 
   try {
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: opts.chromium,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
+    context = await launchChromium(opts.chromium, userDataDir, ['--autoplay-policy=no-user-gesture-required'], {
       viewport: { width: 1280, height: 800 },
     });
     const page = context.pages()[0] ?? (await context.newPage());

@@ -255,7 +255,12 @@ impl Pump {
             renditions.push(RenditionInfo {
                 id: AUDIO_RENDITION.into(),
                 kind: MediaKind::Audio,
-                codecs: audio.rfc6381_codec(),
+                // Opus is re-encoded to AAC by the pipeline.
+                codecs: if audio.codec == oxcast_media::Codec::Opus {
+                    "mp4a.40.2".into()
+                } else {
+                    audio.rfc6381_codec()
+                },
                 bitrate: None,
                 channels: Some(audio.channels),
             });
