@@ -93,7 +93,11 @@ pub(crate) fn deliver(
         tracing::warn!(rendition, "cmafmux output without a header buffer; dropping it");
         return;
     };
-    let start = pts.map(|p| p.nseconds()).unwrap_or_default();
+    // On the session timeline: encoders put their output 1000 h ahead (their segment says so),
+    // so a rung's raw PTS would date its parts 1000 h in the future.
+    let segment = sample.segment().and_then(|s| s.downcast_ref::<gst::format::Time>());
+    let start =
+        pts.and_then(|p| segment.map_or(Some(p), |s| s.to_running_time(p))).map(|p| p.nseconds()).unwrap_or_default();
     let duration = duration.map(|d| d.nseconds()).unwrap_or_default();
     // At EOS cmafmux writes the remainder as a fragment (styp) even when it does not start on a
     // keyframe; only a fragment that starts with a sync sample begins a new segment.
