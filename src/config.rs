@@ -25,6 +25,7 @@ pub struct Config {
     /// SRT receive latency this server asks for; a connection uses the larger of both sides'.
     pub srt_latency_ms: u64,
     pub webrtc: WebrtcConfig,
+    pub chat: ChatSettings,
     /// Where the SQLite database and generated secrets live.
     pub data_dir: PathBuf,
     /// Host name (and optional port-less domain) put in printed URLs; defaults to localhost.
@@ -39,6 +40,26 @@ pub struct Config {
     /// Transcoding profiles besides the built-in "passthrough" and "standard" (720p/480p/360p);
     /// a profile of the same name replaces a built-in one.
     pub profiles: BTreeMap<String, Ladder>,
+}
+
+/// Live chat and viewer counts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatSettings {
+    pub enabled: bool,
+    /// Share rooms, history and viewer counts with other oxcast processes through Redis
+    /// (`redis://HOST:6379`); unset: in this process only.
+    pub redis_url: Option<String>,
+    /// Messages replayed to a joining client.
+    pub history: usize,
+    /// Longest message, in characters.
+    pub max_message_chars: usize,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self { enabled: true, redis_url: None, history: 50, max_message_chars: 500 }
+    }
 }
 
 /// WebRTC (WHIP) ingest.
@@ -75,6 +96,7 @@ impl Default for Config {
             srt_enabled: true,
             srt_latency_ms: 120,
             webrtc: WebrtcConfig::default(),
+            chat: ChatSettings::default(),
             data_dir: PathBuf::from("oxcast-data"),
             public_host: None,
             admin_token: None,
@@ -185,6 +207,12 @@ impl Config {
                 .map(|a| parse("OXCAST_WEBRTC_ICE_ADDRESSES", a.to_owned()))
                 .collect::<anyhow::Result<_>>()?;
         }
+        if let Some(v) = var("OXCAST_CHAT_ENABLED") {
+            self.chat.enabled = parse("OXCAST_CHAT_ENABLED", v)?;
+        }
+        if let Some(v) = var("OXCAST_CHAT_REDIS_URL") {
+            self.chat.redis_url = Some(v).filter(|v| !v.is_empty());
+        }
         if let Some(v) = var("OXCAST_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
         }
@@ -251,6 +279,12 @@ impl Config {
         }
         if !(20..=8000).contains(&self.srt_latency_ms) {
             bail!("srt_latency_ms must be between 20 and 8000 (got {})", self.srt_latency_ms);
+        }
+        if !(1..=1000).contains(&self.chat.history) || !(1..=10_000).contains(&self.chat.max_message_chars) {
+            bail!("chat.history must be 1 to 1000 and chat.max_message_chars 1 to 10000");
+        }
+        if self.chat.redis_url.as_ref().is_some_and(|u| !u.starts_with("redis://") && !u.starts_with("rediss://")) {
+            bail!("chat.redis_url must be a redis:// or rediss:// URL");
         }
         if self.webrtc.ice_addresses.iter().any(|ip| ip.is_unspecified()) {
             bail!("webrtc.ice_addresses must name addresses of this host, not 0.0.0.0 or ::");

@@ -14,7 +14,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::live::chat::{ChatViewers, PlaybackDirectory, PlaybackPresence, StoreChatAuth, StoreRooms};
 use crate::live::{LiveRegistry, LiveSettings};
+use oxcast_chat::ChatService;
+use std::sync::Arc;
 
 /// Opens the database configured in `config`, creating the data directory.
 pub async fn open_store(config: &Config) -> anyhow::Result<StreamStore> {
@@ -116,7 +119,24 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
     });
 
+    let chat = if config.chat.enabled {
+        let settings = oxcast_chat::ChatConfig {
+            history_len: config.chat.history,
+            max_message_chars: config.chat.max_message_chars,
+            ..oxcast_chat::ChatConfig::default()
+        };
+        let backend = match &config.chat.redis_url {
+            Some(url) => oxcast_chat::BackendChoice::Redis { url: url.clone() },
+            None => oxcast_chat::BackendChoice::InProcess,
+        };
+        let auth = StoreChatAuth { store: store.clone() };
+        let rooms = StoreRooms { store: store.clone() };
+        Some(ChatService::start(settings, auth, rooms, backend).await.context("starting the chat")?)
+    } else {
+        None
+    };
     let state = AppState {
+        viewers: chat.clone().map(|c| Arc::new(ChatViewers(c)) as Arc<dyn oxcast_api::ViewerCounts>),
         store,
         profiles: config.profiles().into_keys().collect(),
         default_profile: config.live.default_profile.clone().into(),
@@ -132,7 +152,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         shutdown.clone(),
         tracker.clone(),
     );
-    let app = oxcast_api::app(state, registry.clone()).merge(whip.router());
+    let directory = PlaybackDirectory { registry: registry.clone(), presence: chat.clone().map(PlaybackPresence::new) };
+    let mut app = oxcast_api::app(state, Arc::new(directory)).merge(whip.router());
+    if let Some(chat) = &chat {
+        app = app.merge(chat.router());
+    }
     let http_stop = shutdown.clone();
     tracker.spawn(async move {
         let served = axum::serve(http, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
@@ -150,6 +174,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     tracing::info!("shutting down");
     let registry_for_end = registry.clone();
     tokio::task::spawn_blocking(move || registry_for_end.end_all()).await?;
+    if let Some(chat) = &chat {
+        chat.shutdown().await;
+    }
     if tokio::time::timeout(Duration::from_secs(10), tracker.wait()).await.is_err() {
         tracing::warn!("some connections did not close within 10 s");
     }

@@ -19,8 +19,8 @@ use axum::extract::DefaultBodyLimit;
 use oxcast_ll_hls::PackagerDirectory;
 
 pub use error::AppError;
-pub use live_view::{LiveStatus, LiveView, RenditionStatus};
-pub use store::{KeyedStream, NewStream, StoreError, StreamKey, StreamStore};
+pub use live_view::{LiveStatus, LiveView, RenditionStatus, ViewerCount, ViewerCounts};
+pub use store::{ChatTokenHolder, KeyedStream, NewStream, StoreError, StreamKey, StreamStore};
 
 /// Request bodies larger than this are refused with 413 (the API only takes small JSON).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -50,6 +50,8 @@ pub struct AppState {
     pub live: Arc<dyn LiveView>,
     pub admin_token: Arc<str>,
     pub urls: PublicUrls,
+    /// Viewer counts (`None` when chat/presence is off).
+    pub viewers: Option<Arc<dyn ViewerCounts>>,
 }
 
 /// The whole HTTP surface.

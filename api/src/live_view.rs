@@ -57,3 +57,20 @@ pub trait LiveView: Send + Sync + 'static {
     /// Appends Prometheus text-format metrics.
     fn render_metrics(&self, out: &mut String);
 }
+
+/// Viewer counts of a stream: distinct viewers now (players and chat sockets, each browser once)
+/// and the highest count seen.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct ViewerCount {
+    pub current: u64,
+    pub peak: u64,
+}
+
+/// Implemented by the binary over its chat service (which keeps presence, on one node or many).
+pub trait ViewerCounts: Send + Sync + 'static {
+    /// `None` when the counts cannot be had right now (shared backend down).
+    fn viewers<'a>(
+        &'a self,
+        stream: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<ViewerCount>> + Send + 'a>>;
+}

@@ -70,6 +70,18 @@ pub fn validate_name(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A chat identity from `chat_tokens`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatTokenHolder {
+    /// Stable id for the chat (bans, rate limits): `user:` plus the first hex of the token hash.
+    pub id: String,
+    pub name: String,
+    /// "viewer" or "moderator".
+    pub role: String,
+    /// The stream a moderator moderates.
+    pub stream: Option<String>,
+}
+
 /// What a publisher's key unlocks.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyedStream {
@@ -162,6 +174,43 @@ impl StreamStore {
             name: r.get("name"),
             profile: r.get("profile"),
             srt_passphrase: r.get("srt_passphrase"),
+        }))
+    }
+
+    /// Creates a chat token for `name` (a viewer everywhere, or the moderator of `stream`).
+    pub async fn create_chat_token(&self, name: &str, moderator_of: Option<&str>) -> Result<StreamKey, StoreError> {
+        if let Some(stream) = moderator_of
+            && !self.exists(stream).await?
+        {
+            return Err(StoreError::InvalidName(format!("no stream named {stream}")));
+        }
+        let mut bytes = [0u8; 20];
+        rand::rng().fill_bytes(&mut bytes);
+        let token = StreamKey(format!("ct_{}", hex::encode(bytes)));
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        sqlx::query("INSERT INTO chat_tokens (token_hash, name, role, stream, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(hash_key(token.as_str()))
+            .bind(name)
+            .bind(if moderator_of.is_some() { "moderator" } else { "viewer" })
+            .bind(moderator_of)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(token)
+    }
+
+    /// Who holds a chat token.
+    pub async fn chat_token(&self, token: &str) -> Result<Option<ChatTokenHolder>, StoreError> {
+        let hash = hash_key(token);
+        let row = sqlx::query("SELECT name, role, stream FROM chat_tokens WHERE token_hash = ?")
+            .bind(&hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| ChatTokenHolder {
+            id: format!("user:{}", &hash[..16]),
+            name: r.get("name"),
+            role: r.get("role"),
+            stream: r.get("stream"),
         }))
     }
 
@@ -269,6 +318,21 @@ mod tests {
         assert_eq!(s.profile("a").await.unwrap(), Some(None));
         assert!(!s.set_profile("nope", Some("x")).await.unwrap());
         assert_eq!(s.profile("nope").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn chat_tokens_name_a_viewer_or_a_moderator() {
+        let s = store().await;
+        s.create("main").await.unwrap();
+        let viewer = s.create_chat_token("Ann", None).await.unwrap();
+        let moderator = s.create_chat_token("Bob", Some("main")).await.unwrap();
+        assert!(s.create_chat_token("Cy", Some("nope")).await.is_err());
+        let a = s.chat_token(viewer.as_str()).await.unwrap().unwrap();
+        assert_eq!((a.name.as_str(), a.role.as_str(), a.stream), ("Ann", "viewer", None));
+        let b = s.chat_token(moderator.as_str()).await.unwrap().unwrap();
+        assert_eq!((b.role.as_str(), b.stream.as_deref()), ("moderator", Some("main")));
+        assert_ne!(a.id, b.id);
+        assert!(s.chat_token("ct_nope").await.unwrap().is_none());
     }
 
     #[tokio::test]

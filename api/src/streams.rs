@@ -17,6 +17,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/streams/{name}/rotate-key", post(rotate_key))
         .route("/api/streams/{name}/profile", put(set_profile))
         .route("/api/streams/{name}/srt-passphrase", put(set_srt_passphrase))
+        .route("/api/chat/tokens", post(create_chat_token))
 }
 
 /// Constant-time comparison of the bearer token with the admin token.
@@ -147,6 +148,44 @@ async fn set_srt_passphrase(
     Ok(Json(serde_json::json!({ "name": name, "srt_encrypted": body.passphrase.is_some(), "applies": "next publish" })))
 }
 
+async fn viewers(state: &AppState, name: &str) -> Option<crate::ViewerCount> {
+    match &state.viewers {
+        Some(counts) => counts.viewers(name).await,
+        None => None,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateChatToken {
+    /// Display name in chat.
+    name: String,
+    /// Makes the holder a moderator of this stream's chat (a viewer elsewhere).
+    #[serde(default)]
+    moderator_of: Option<String>,
+}
+
+async fn create_chat_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<CreateChatToken>, JsonRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    require_admin(&state, &headers)?;
+    let Json(body) = body?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 32 || name.chars().any(char::is_control) {
+        return Err(AppError::BadRequest("name must be 1 to 32 characters without control characters".into()));
+    }
+    let token = state.store.create_chat_token(name, body.moderator_of.as_deref()).await?;
+    let role = if body.moderator_of.is_some() { "moderator" } else { "viewer" };
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            serde_json::json!({ "name": name, "role": role, "moderator_of": body.moderator_of, "token": token.as_str() }),
+        ),
+    ))
+}
+
 #[derive(Debug, Serialize)]
 struct StreamSummary {
     name: String,
@@ -154,6 +193,9 @@ struct StreamSummary {
     profile: String,
     /// SRT publishers must encrypt with the stream's passphrase.
     srt_encrypted: bool,
+    /// Distinct viewers now and at the peak (absent when they cannot be counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    viewers: Option<crate::ViewerCount>,
     #[serde(flatten)]
     live: LiveStatus,
 }
@@ -165,7 +207,8 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<
         let profile = state.store.profile(&name).await?.flatten();
         let profile = profile.unwrap_or_else(|| state.default_profile.to_string());
         let srt_encrypted = state.store.srt_encrypted(&name).await?.unwrap_or(false);
-        out.push(StreamSummary { live: state.live.status(&name), profile, srt_encrypted, name });
+        let viewers = viewers(&state, &name).await;
+        out.push(StreamSummary { live: state.live.status(&name), profile, srt_encrypted, viewers, name });
     }
     Ok(Json(out))
 }
@@ -174,5 +217,6 @@ async fn status(State(state): State<AppState>, Path(name): Path<String>) -> Resu
     let profile = state.store.profile(&name).await?.ok_or(AppError::NotFound("stream"))?;
     let profile = profile.unwrap_or_else(|| state.default_profile.to_string());
     let srt_encrypted = state.store.srt_encrypted(&name).await?.unwrap_or(false);
-    Ok(Json(StreamSummary { live: state.live.status(&name), profile, srt_encrypted, name }))
+    let viewers = viewers(&state, &name).await;
+    Ok(Json(StreamSummary { live: state.live.status(&name), profile, srt_encrypted, viewers, name }))
 }

@@ -32,5 +32,5 @@ pub use config::{ChatConfig, ConfigError};
 pub use identity::{ChatAuth, ChatAuthError, Identity, Role, StaticAuth, validate_display_name};
 pub use protocol::{ClientFrame, ErrorCode, PROTOCOL_VERSION, ServerFrame, Viewers};
 pub use rate_limit::RateSpec;
-pub use service::{BackendChoice, ChatError, ChatService, RoomDirectory, valid_room_name};
+pub use service::{BackendChoice, ChatError, ChatService, RoomDirectory, valid_room_name, viewer_presence_key};
 pub use ws::router;

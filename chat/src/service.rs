@@ -60,6 +60,14 @@ pub enum ChatError {
     Backend(#[from] BackendError),
 }
 
+/// The presence key of a browser's viewer id (`?viewer=` on the chat socket, the player's
+/// playback sessions); `None` for an id that is not 8 to 64 of `[A-Za-z0-9_-]`.
+pub fn viewer_presence_key(viewer: &str) -> Option<String> {
+    let ok =
+        (8..=64).contains(&viewer.len()) && viewer.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| format!("v:{viewer}"))
+}
+
 /// Stream names usable as room names (they end up in Redis keys): 1..=128 of `[A-Za-z0-9_.-]`.
 pub fn valid_room_name(name: &str) -> bool {
     !name.is_empty()
@@ -156,8 +164,9 @@ impl ChatService {
         &self.inner.config
     }
 
-    /// Marks `viewer_key` present in `room` for `presence_ttl` (e.g. an HLS playback session;
-    /// use the identity id as key so a viewer with a chat socket and a player counts once).
+    /// Marks `viewer_key` present in `room` for `presence_ttl` (an HLS playback session). Pass
+    /// [`viewer_presence_key`] of the player's viewer id: a chat socket opened with the same
+    /// `?viewer=` counts under the same key, so a viewer with player and chat counts once.
     pub async fn presence_touch(&self, room: &str, viewer_key: &str) -> Result<(), ChatError> {
         let keys = [viewer_key.to_owned()];
         self.inner.backend.presence_touch(room, &keys, self.inner.config.presence_ttl).await?;
@@ -177,8 +186,13 @@ impl ChatService {
     }
 
     /// Joins `room` as `who`: subscribe (before reading history, so nothing falls in between),
-    /// check the ban, mark presence, build `welcome`.
-    pub(crate) async fn join(&self, room: &str, who: &Identity) -> Result<JoinOutcome, BackendError> {
+    /// check the ban, mark presence under `presence_key`, build `welcome`.
+    pub(crate) async fn join(
+        &self,
+        room: &str,
+        who: &Identity,
+        presence_key: &str,
+    ) -> Result<JoinOutcome, BackendError> {
         let inner = &self.inner;
         let (subscription, _new) = inner.hub.subscribe(room);
         inner.backend.ensure_subscribed(room).await?;
@@ -187,8 +201,8 @@ impl ChatService {
             return Ok(JoinOutcome::Banned);
         }
         let history = inner.backend.history(room, inner.config.history_len).await?;
-        lock(&inner.presence).join(room, &who.id);
-        let keys = [who.id.clone()];
+        lock(&inner.presence).join(room, presence_key);
+        let keys = [presence_key.to_owned()];
         let touched = inner.backend.presence_touch(room, &keys, inner.config.presence_ttl).await;
         let viewers = match touched {
             Ok(()) => inner.backend.viewers(room).await,
@@ -197,7 +211,7 @@ impl ChatService {
         let viewers = match viewers {
             Ok(v) => v,
             Err(e) => {
-                self.leave(room, &who.id).await;
+                self.leave(room, presence_key).await;
                 return Err(e);
             }
         };

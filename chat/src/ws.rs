@@ -49,6 +49,9 @@ pub fn router(service: ChatService) -> Router {
 #[derive(Debug, Deserialize)]
 struct ChatQuery {
     token: Option<String>,
+    /// The browser's viewer id, shared with its player: presence is counted under it, so one
+    /// viewer with a player and a chat socket counts once. Without it, the identity id is used.
+    viewer: Option<String>,
 }
 
 async fn upgrade(
@@ -78,11 +81,13 @@ async fn upgrade(
             return (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response();
         }
     };
+    let presence_key =
+        query.viewer.as_deref().and_then(crate::service::viewer_presence_key).unwrap_or_else(|| identity.id.clone());
     let limit = inner.config.codec_limit();
     let tracker = inner.tracker.clone();
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| tracker.track_future(connection(service, name, identity, socket)))
+        .on_upgrade(move |socket| tracker.track_future(connection(service, name, identity, presence_key, socket)))
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -109,14 +114,14 @@ async fn write(sink: &mut Sink, out: Outbound, timeout: Duration) -> bool {
     matches!(tokio::time::timeout(timeout, sink.send(msg)).await, Ok(Ok(())))
 }
 
-async fn connection(service: ChatService, room: String, identity: Identity, socket: WebSocket) {
+async fn connection(service: ChatService, room: String, identity: Identity, presence_key: String, socket: WebSocket) {
     let cfg = &service.inner.config;
     let (mut sink, mut stream) = socket.split();
     let mut session = Session::new(identity, cfg, Instant::now());
     if !await_hello(&service, &mut session, &mut sink, &mut stream).await {
         return;
     }
-    let joined = match service.join(&room, session.identity()).await {
+    let joined = match service.join(&room, session.identity(), &presence_key).await {
         Ok(JoinOutcome::Joined(j)) => *j,
         Ok(JoinOutcome::Banned) => {
             let f = ServerFrame::error(ErrorCode::Banned, "you are banned from this chat");
@@ -135,9 +140,8 @@ async fn connection(service: ChatService, room: String, identity: Identity, sock
         }
     };
     session.set_joined();
-    let key = session.identity().id.clone();
     run_joined(&service, &room, session, joined, sink, stream).await;
-    service.leave(&room, &key).await;
+    service.leave(&room, &presence_key).await;
 }
 
 /// Phase one: only `hello` (and `ping`) are accepted. Returns false when the connection ended.

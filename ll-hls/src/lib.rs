@@ -17,6 +17,6 @@ pub mod state;
 pub mod stream;
 
 pub use config::PackagerConfig;
-pub use routes::{PackagerDirectory, router};
+pub use routes::{PackagerDirectory, PlaybackClient, VIEWER_HEADER, router};
 pub use state::{PartIn, RenditionMeta, TrackKind};
 pub use stream::StreamPackager;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -29,13 +29,30 @@ const MEDIA_CACHE: &str = "public, max-age=31536000, immutable";
 /// Which streams the origin serves. Implemented by the binary's registry.
 pub trait PackagerDirectory: Send + Sync + 'static {
     fn packager(&self, stream: &str) -> Option<Arc<StreamPackager>>;
+
+    /// A player asked for a media playlist of a live `stream` (it does so every part while it
+    /// plays): the hook viewer counting hangs on. Must be quick; the default ignores it.
+    fn playback(&self, _stream: &str, _client: &PlaybackClient<'_>) {}
 }
+
+/// Who is playing, as far as a playlist request tells.
+#[derive(Debug, Clone, Copy)]
+pub struct PlaybackClient<'a> {
+    /// The player's own viewer id (`X-Oxcast-Viewer` header, sent by the oxcast player page).
+    pub viewer: Option<&'a str>,
+    pub remote_ip: Option<std::net::IpAddr>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// The header a player sends its viewer id in.
+pub const VIEWER_HEADER: &str = "x-oxcast-viewer";
 
 /// Routes under `/live/{stream}/…`, with CORS for browsers.
 pub fn router(directory: Arc<dyn PackagerDirectory>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([HeaderName::from_static(VIEWER_HEADER)])
         .expose_headers([header::CONTENT_LENGTH, header::AGE, header::DATE]);
     Router::new()
         .route("/live/{stream}/index.m3u8", get(multivariant))
@@ -101,10 +118,21 @@ async fn media_playlist(
     State(dir): State<Arc<dyn PackagerDirectory>>,
     Path((stream, rendition)): Path<(String, String)>,
     RawQuery(query): RawQuery,
+    connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let Some(p) = dir.packager(&stream) else {
         return not_found();
     };
+    if p.with_state(|s| s.phase == Phase::Live) {
+        let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+        let client = PlaybackClient {
+            viewer: text(VIEWER_HEADER),
+            remote_ip: connect.map(|c| c.0.0.ip()),
+            user_agent: text(header::USER_AGENT.as_str()),
+        };
+        dir.playback(&stream, &client);
+    }
     let req = match request::parse_query(query.as_deref()) {
         Ok(req) => req,
         Err(bad) => return plain(StatusCode::BAD_REQUEST, format!("{bad}\n")),

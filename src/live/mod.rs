@@ -1,6 +1,7 @@
 //! The live side of the binary: which streams are on the air, who publishes them, and the wiring
 //! from each publish session's hub through `transcode` into its `ll-hls` packager.
 
+pub mod chat;
 mod registry;
 mod sink;
 mod stats;
