@@ -205,3 +205,39 @@ fn overload_sheds_rungs_from_the_top_and_keeps_playing() {
     wait_for("the source to keep producing segments", Duration::from_secs(15), || seq() >= before + 3);
     assert_eq!(status["state"], "live");
 }
+
+#[test]
+fn a_decoder_failure_drops_the_stream_to_passthrough_and_spares_the_others() {
+    let _machine = exclusive();
+    // libav conceals corrupt H.264 (random slice data, garbage NAL headers, bogus PPS ids and an
+    // in-band resolution switch all decode without an error), so the failure is injected: the
+    // decoder posts a real decode error after 45 frames.
+    let server = Server::start_with(&[("OXCAST_CHAOS_DECODER_ERROR_AFTER", "45")]);
+    let small_key = cli_create_stream(server.data_dir.path(), "small");
+    // A 360p stream has no rung, hence no decoder: it must not notice anything.
+    let _small = ffmpeg_push(&format!("{}/{small_key}", server.rtmp), 40, &["-tune", "zerolatency"]);
+    let _main =
+        ffmpeg_push_sized(&format!("{}/{}", server.rtmp, server.default_key), 40, "854x480", &["-tune", "zerolatency"]);
+    assert!(server.wait_for_log("pipeline failed", Duration::from_secs(30)), "{}", server.log());
+    let status = stream_status(&server, "main");
+    let error = status["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("injected decoder failure") && error.contains("serving the source only"), "{status}");
+    // The stream restarts at the next keyframe with the source only, and keeps going.
+    wait_for("the source-only ladder", Duration::from_secs(20), || {
+        let (code, text) = get_text(&server.url("/live/main/index.m3u8"));
+        code == 200 && parse_master(&text).variants.len() == 1
+    });
+    let seq = |stream: &str| {
+        let p = parse_media(&get_text(&server.url(&format!("/live/{stream}/video/index.m3u8"))).1);
+        p.media_sequence + p.segments.len() as u64
+    };
+    let (main_before, small_before) = (seq("main"), seq("small"));
+    wait_for("both streams to keep producing", Duration::from_secs(15), || {
+        seq("main") >= main_before + 3 && seq("small") >= small_before + 3
+    });
+    assert_eq!(stream_status(&server, "main")["state"], "live");
+    assert!(stream_status(&server, "small")["last_error"].is_null());
+    let dir = tempfile::tempdir().unwrap();
+    let p = decode_latest_segment(&server, "main", "video", dir.path());
+    assert_eq!((p.height, p.frames), (Some(480), 30), "{p:?}");
+}

@@ -1,8 +1,5 @@
-//! Publishing and unpublishing a transcoded stream again and again must not leak threads.
-//!
-//! Memory is logged but not asserted: with the ladder it still creeps by 1-3 MB per cycle after
-//! warm-up (passthrough cycles are flat). That is an open defect of issue 3, not a tolerance to
-//! tune here. In its own test binary so that it runs alone.
+//! Publishing and unpublishing a transcoded stream again and again must not leak threads or
+//! memory. In its own test binary so that it runs alone.
 
 #![allow(clippy::unwrap_used)]
 
@@ -22,7 +19,7 @@ fn threads_and_rss(pid: u32) -> (u64, u64) {
 }
 
 #[test]
-fn publish_cycles_leave_threads_flat() {
+fn publish_cycles_leave_threads_and_memory_flat() {
     let server = Server::start_with(&[("OXCAST_OFFLINE_GRACE_SECONDS", "1")]);
     let url = format!("{}/{}", server.rtmp, server.default_key);
     let cycle = || {
@@ -40,5 +37,18 @@ fn publish_cycles_leave_threads_flat() {
     eprintln!("threads/rss per cycle: {samples:?}");
     let threads: Vec<u64> = samples[10..].iter().map(|s| s.0).collect();
     assert!(threads.iter().all(|t| *t == threads[0]), "threads changed: {threads:?}");
+    // Memory: after warm-up, the last ten cycles may not sit much higher than the ten before.
+    // Before the allocator trim after each teardown this grew by 1-3 MB per cycle (27 MB between
+    // these two windows in CI); heaptrack found no leak, only glibc keeping freed pages. A
+    // release build is flat now (67-72 MB over 20 cycles); this debug build still drifts by a
+    // few MB (fragmentation in its larger allocations), which the 10 MB margin allows.
+    let peak = |range: std::ops::Range<usize>| samples[range].iter().map(|s| s.1).max().unwrap();
+    let (middle, last) = (peak(5..15), peak(15..25));
+    assert!(
+        last <= middle + 10 * 1024 * 1024,
+        "resident memory grows: peak {} MiB in cycles 6-15, {} MiB in 16-25",
+        middle >> 20,
+        last >> 20
+    );
     assert!(!server.log().contains("panicked"));
 }

@@ -6,6 +6,7 @@
 //! parts and segments split (pure logic, tested without GStreamer); `cmafmux` runs in manual-split
 //! mode so the audio and video renditions are cut at the same instants.
 
+mod allocator;
 mod deliver;
 mod error;
 pub mod ladder;

@@ -83,6 +83,7 @@ impl LivePipeline {
             parser.link(&tee)?;
             let to_decoder = queue(DECODE_QUEUE)?;
             let decoder = make("avdec_h264")?;
+            inject_decoder_failure(&decoder);
             let decoded = make("tee")?;
             pipeline.add_many([&to_decoder, &decoder, &decoded])?;
             gst::Element::link_many([&tee, &to_decoder, &decoder, &decoded])?;
@@ -185,7 +186,37 @@ impl LivePipeline {
     /// Tears down without draining.
     pub(crate) fn abort(self) {
         let _ = self.pipeline.set_state(gst::State::Null);
+        let transcoding = self.is_transcoding();
+        drop(self);
+        if transcoding {
+            crate::allocator::return_freed_memory();
+        }
     }
+}
+
+/// Chaos hook for the failure path: with `OXCAST_CHAOS_DECODER_ERROR_AFTER=N` the decoder posts
+/// a real GStreamer decode error after N frames, exactly as a decoder that chokes does. (libav's
+/// H.264 decoder conceals corrupt slices instead of failing; see tests/ladder.rs.) Unset in
+/// production; read per pipeline so tests can start servers with it.
+fn inject_decoder_failure(decoder: &gst::Element) {
+    let Some(after) = std::env::var("OXCAST_CHAOS_DECODER_ERROR_AFTER").ok().and_then(|v| v.parse::<u64>().ok()) else {
+        return;
+    };
+    let Some(pad) = decoder.static_pad("src") else { return };
+    let element = decoder.downgrade();
+    let frames = std::sync::atomic::AtomicU64::new(0);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        if frames.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == after
+            && let Some(decoder) = element.upgrade()
+        {
+            gst::element_error!(
+                decoder,
+                gst::StreamError::Decode,
+                ["injected decoder failure (OXCAST_CHAOS_DECODER_ERROR_AFTER)"]
+            );
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// AAC bitrate when the publisher's audio has to be re-encoded (Opus from WebRTC).
