@@ -85,10 +85,16 @@ async fn upgrade(
         query.viewer.as_deref().and_then(crate::service::viewer_presence_key).unwrap_or_else(|| identity.id.clone());
     let limit = inner.config.codec_limit();
     let tracker = inner.tracker.clone();
-    ws.max_message_size(limit)
+    // tungstenite's default 128 KiB read buffer is allocated (and zeroed) per connection: with
+    // thousands of viewers that alone is over 1 GB. Client frames are a few KiB at most.
+    ws.read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| tracker.track_future(connection(service, name, identity, presence_key, socket)))
 }
+
+/// Per-connection read buffer (client frames are bounded by `max_frame_bytes`, 4 KiB by default).
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 type Sink = SplitSink<WebSocket, Message>;
 type Stream = SplitStream<WebSocket>;

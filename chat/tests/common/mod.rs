@@ -110,6 +110,20 @@ impl Client {
         }
     }
 
+    /// Joins, retrying for a while while the node answers `unavailable` (a backend reconnecting).
+    pub async fn joined_eventually(url: &str, name: Option<&str>) -> (Client, ServerFrame) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match Client::join(url, name).await {
+                Joined::Welcome(c, w) => return (*c, w),
+                Joined::Refused(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Joined::Refused(f) => panic!("join refused until the deadline: {f:?}"),
+            }
+        }
+    }
+
     pub async fn hello(&mut self, name: Option<&str>) {
         let frame = match name {
             Some(n) => serde_json::json!({"type": "hello", "v": 1, "name": n}),
