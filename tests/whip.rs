@@ -73,6 +73,13 @@ fn check_ladder(server: &Server, stream: &str, renditions: &[(&str, u64)]) {
     let audio = decode_latest_segment(server, stream, "audio", dir.path());
     assert_eq!(audio.codec, "aac", "Opus is transcoded to AAC");
     assert!(audio.frames >= 30, "{audio:?}");
+    // Audio keeps pace with video (it once stalled while video went on).
+    let last = |rendition: &str| {
+        let p = parse_media(&get_text(&server.url(&format!("/live/{stream}/{rendition}/index.m3u8"))).1);
+        p.media_sequence + p.segments.len() as u64
+    };
+    let (video, audio) = (last("video"), last("audio"));
+    assert!(video.abs_diff(audio) <= 1, "audio at segment {audio}, video at {video}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod allocator;
 mod deliver;
 mod error;
 pub mod ladder;
+mod opus_to_aac;
 mod output;
 mod pipeline;
 mod pump;

@@ -5,7 +5,7 @@
 //!                                 └→ queue → avdec_h264 → tee ─┬→ rung 720p → cmafmux → appsink
 //!                                                              └→ rung 480p → …       (see rung.rs)
 //! appsrc(audio, aac) → aacparse  → cmafmux → appsink                           "audio"
-//!   (opus: appsrc → opusdec → audioconvert → audioresample → avenc_aac → aacparse → …)
+//!   (Opus from WebRTC arrives here already re-encoded to AAC: see `opus_to_aac`)
 //! ```
 //! Without rungs the decoder is not built (passthrough). Splits are decided by the pump (see
 //! `segmenter`) and sent in-band as `FMP4MuxSplitNow` events through the video appsrc, so they
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gst::prelude::*;
-use oxcast_media::{AudioConfig, Codec, MediaKind, VideoConfig};
+use oxcast_media::{AudioConfig, MediaKind, VideoConfig};
 
 use crate::TranscodeError;
 use crate::deliver::{Timeline, deliver};
@@ -219,49 +219,22 @@ fn inject_decoder_failure(decoder: &gst::Element) {
     });
 }
 
-/// AAC bitrate when the publisher's audio has to be re-encoded (Opus from WebRTC).
-const AAC_BITRATE: i32 = 128_000;
-
-/// `appsrc → … → (AAC)`: AAC is only parsed; Opus (which HLS players cannot count on) is decoded
-/// and encoded to AAC. Returns the source and the element whose output is AAC.
-fn audio_branch(
-    pipeline: &gst::Pipeline,
-    audio: &AudioConfig,
-) -> Result<(gst_app::AppSrc, gst::Element), TranscodeError> {
-    match audio.codec {
-        Codec::Opus => {
-            let caps = gst::Caps::builder("audio/x-opus")
-                .field("channel-mapping-family", 0i32)
-                .field("rate", 48_000i32)
-                .field("channels", i32::from(audio.channels.clamp(1, 2)))
-                .build();
-            let src = appsrc("audio_src", &caps);
-            let decoder = make("opusdec")?;
-            let convert = make("audioconvert")?;
-            let resample = make("audioresample")?;
-            let encoder = make("avenc_aac")?;
-            encoder.set_property("bitrate", AAC_BITRATE);
-            let parser = make("aacparse")?;
-            pipeline.add_many([src.upcast_ref(), &decoder, &convert, &resample, &encoder, &parser])?;
-            gst::Element::link_many([src.upcast_ref(), &decoder, &convert, &resample, &encoder, &parser])?;
-            Ok((src, parser))
-        }
-        _ => {
-            let caps = gst::Caps::builder("audio/mpeg")
-                .field("mpegversion", 4i32)
-                .field("stream-format", "raw")
-                .field("framed", true)
-                .field("rate", audio.sample_rate as i32)
-                .field("channels", i32::from(audio.channels.max(1)))
-                .field("codec_data", gst::Buffer::from_slice(audio.specific_config.clone()))
-                .build();
-            let src = appsrc("audio_src", &caps);
-            let parser = make("aacparse")?;
-            pipeline.add_many([src.upcast_ref(), &parser])?;
-            src.link(&parser)?;
-            Ok((src, parser))
-        }
-    }
+/// `appsrc(aac) → aacparse`; returns the source and the parser (whose output is muxed). Opus
+/// never gets here: the pump re-encodes it first (see `opus_to_aac`).
+fn audio_branch(pipeline: &gst::Pipeline, audio: &AudioConfig) -> Result<(gst_app::AppSrc, gst::Element), TranscodeError> {
+    let caps = gst::Caps::builder("audio/mpeg")
+        .field("mpegversion", 4i32)
+        .field("stream-format", "raw")
+        .field("framed", true)
+        .field("rate", audio.sample_rate as i32)
+        .field("channels", i32::from(audio.channels.max(1)))
+        .field("codec_data", gst::Buffer::from_slice(audio.specific_config.clone()))
+        .build();
+    let src = appsrc("audio_src", &caps);
+    let parser = make("aacparse")?;
+    pipeline.add_many([src.upcast_ref(), &parser])?;
+    src.link(&parser)?;
+    Ok((src, parser))
 }
 
 pub(crate) fn make(factory: &str) -> Result<gst::Element, TranscodeError> {

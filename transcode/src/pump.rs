@@ -18,6 +18,7 @@ use oxcast_media::{AudioConfig, Frame, HubEvent, MediaKind, Subscriber, TrackCon
 
 use crate::deliver::Timeline;
 use crate::ladder::{Ladder, PlannedRung};
+use crate::opus_to_aac::OpusToAac;
 use crate::output::{CmafSink, RenditionInfo};
 use crate::pipeline::{AUDIO_RENDITION, KeyframeLog, LivePipeline, Outputs, PipelineSpec, VIDEO_RENDITION};
 use crate::segmenter::{Segmenter, SegmenterConfig, Split};
@@ -116,11 +117,23 @@ struct Pump {
     shed: usize,
     /// The pipeline failed: no more encoding in this session.
     passthrough_only: bool,
+    /// Re-encodes a WebRTC publisher's Opus to AAC ahead of the pipeline.
+    opus: Option<OpusToAac>,
 }
 
 impl Pump {
     fn new(config: LiveSessionConfig, sink: Arc<dyn CmafSink>) -> Self {
-        Self { config, sink, video: None, audio: None, running: None, failures: 0, shed: 0, passthrough_only: false }
+        Self {
+            config,
+            sink,
+            video: None,
+            audio: None,
+            running: None,
+            failures: 0,
+            shed: 0,
+            passthrough_only: false,
+            opus: None,
+        }
     }
 
     fn run(mut self, mut subscriber: Subscriber) {
@@ -136,6 +149,10 @@ impl Pump {
                     }
                 }
                 HubEvent::Config(TrackConfig::Audio(audio)) => {
+                    let audio = match self.opus_config(audio) {
+                        Some(audio) => audio,
+                        None => continue,
+                    };
                     if self.audio.as_ref() != Some(&audio) {
                         if self.running.is_some() {
                             tracing::info!(stream = %self.config.stream, "audio configuration changed; restarting packaging at the next keyframe");
@@ -144,11 +161,52 @@ impl Pump {
                         self.audio = Some(audio);
                     }
                 }
+                HubEvent::Frame(frame) if frame.codec == oxcast_media::Codec::Opus => self.on_opus(&frame),
                 HubEvent::Frame(frame) => self.on_frame(frame),
+            }
+        }
+        if let Some(opus) = self.opus.take() {
+            for frame in opus.finish(std::time::SystemTime::now()) {
+                self.on_frame(frame);
             }
         }
         self.stop(true);
         self.sink.finished();
+    }
+
+    /// An Opus configuration starts the re-encoder; the pipeline is told about AAC instead.
+    /// `None` when the audio cannot be handled (the session continues without audio).
+    fn opus_config(&mut self, audio: AudioConfig) -> Option<AudioConfig> {
+        if audio.codec != oxcast_media::Codec::Opus {
+            self.opus = None;
+            return Some(audio);
+        }
+        if self.opus.is_none() {
+            match OpusToAac::new(&self.config.stream, audio.channels) {
+                Ok(opus) => self.opus = Some(opus),
+                Err(err) => {
+                    tracing::error!(stream = %self.config.stream, %err, "cannot re-encode Opus to AAC; continuing without audio");
+                    return None;
+                }
+            }
+        }
+        Some(crate::opus_to_aac::output_config())
+    }
+
+    fn on_opus(&mut self, frame: &Frame) {
+        let Some(opus) = self.opus.as_mut() else { return };
+        match opus.push(frame) {
+            Ok(frames) => {
+                for frame in frames {
+                    self.on_frame(frame);
+                }
+            }
+            Err(err) => {
+                tracing::error!(stream = %self.config.stream, %err, "Opus re-encoding failed; continuing without audio");
+                self.sink.pipeline_failed(&format!("{err}; audio dropped"));
+                self.opus = None;
+            }
+        }
     }
 
     fn on_frame(&mut self, frame: Frame) {
