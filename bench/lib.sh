@@ -110,6 +110,11 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# A free UDP port on 127.0.0.1 (for SRT, which cannot listen on port 0).
+free_udp_port() {
+  python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
 # wait_tcp PORT TIMEOUT_S
 wait_tcp() {
   local port="$1" timeout="$2" deadline=$((SECONDS + $2))
@@ -135,7 +140,9 @@ wait_http() {
 }
 
 # start_oxcast LOGPREFIX [ENV=VAL...]: fresh data dir, ephemeral loopback ports.
-# Sets OX_PID, OX_HTTP (host:port), OX_RTMP (host:port), OX_KEY.
+# Sets OX_PID, OX_HTTP (host:port), OX_RTMP (host:port), OX_KEY, OX_ADMIN_TOKEN, and OX_SRT
+# (127.0.0.1:port, a free UDP port; empty when the binary has no --srt flag). Without --srt
+# a binary with SRT would listen on its default 0.0.0.0:8890.
 # start_oxcast PREFIX [VAR=value ...]: the OXCAST_* settings below are passed on when set in the
 # caller's environment; extra VAR=value arguments override them.
 start_oxcast() {
@@ -155,8 +162,14 @@ start_oxcast() {
     OXCAST_BIN_INFO="$(stat -c '%y' "$OXCAST_BIN") sha256:$(sha256sum "$BENCH_TMP/bin/bench-server" | cut -c1-16)"
     log "oxcast binary: $OXCAST_BIN ($OXCAST_BIN_INFO)"
   fi
+  local srt_args=()
+  OX_SRT=""
+  if "$BENCH_TMP/bin/bench-server" serve --help 2>/dev/null | grep -q -- '--srt'; then
+    OX_SRT="127.0.0.1:$(free_udp_port)"
+    srt_args=(--srt "$OX_SRT")
+  fi
   env RUST_LOG="${RUST_LOG:-info}" "$@" \
-    "$BENCH_TMP/bin/bench-server" serve --http 127.0.0.1:0 --rtmp 127.0.0.1:0 --data-dir "$data" >"$out" 2>"$err" &
+    "$BENCH_TMP/bin/bench-server" serve --http 127.0.0.1:0 --rtmp 127.0.0.1:0 "${srt_args[@]}" --data-dir "$data" >"$out" 2>"$err" &
   OX_PID=$!
   OX_LOG_PREFIX="$prefix"
   BENCH_PIDS+=("oxcast:$OX_PID")
@@ -173,9 +186,23 @@ start_oxcast() {
   OX_RTMP="$(sed -E 's/^oxcast is running \(HTTP ([^,]+), RTMP ([^,]+),.*/\2/' <<<"$line")"
   OX_KEY="$(grep -m1 'Stream Key:' "$out" | sed -E 's/.*Stream Key:[[:space:]]+//')"
   [[ "$OX_KEY" == sk_* ]] || die "could not read the stream key from the banner (got '$OX_KEY')"
+  OX_ADMIN_TOKEN="$(sed -n -E 's/^Admin API token \(Authorization: Bearer \.\.\.\): *//p' "$out" | head -1)"
   [[ "$OX_HTTP" == 127.0.0.1:* && "$OX_RTMP" == 127.0.0.1:* ]] || die "unexpected addresses: $OX_HTTP $OX_RTMP"
   wait_http "http://$OX_HTTP/healthz" 10
-  log "oxcast HTTP $OX_HTTP RTMP $OX_RTMP"
+  log "oxcast HTTP $OX_HTTP RTMP $OX_RTMP${OX_SRT:+ SRT $OX_SRT/udp}"
+}
+
+# create_stream NAME: a new stream through the REST API (admin token from the banner); prints
+# its stream key.
+create_stream() {
+  local body key
+  [[ -n "${OX_ADMIN_TOKEN:-}" ]] || die "no admin token (banner not parsed?)"
+  body="$(curl -fsS --max-time 10 -X POST -H "Authorization: Bearer $OX_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d "{\"name\":\"$1\"}" "http://$OX_HTTP/api/streams")" \
+    || die "POST /api/streams {name: $1} failed"
+  key="$(jq -r '.stream_key // empty' <<<"$body")"
+  [[ "$key" == sk_* ]] || die "no stream_key in the answer to POST /api/streams: $body"
+  printf '%s\n' "$key"
 }
 
 # Fails loudly when oxcast is gone or has begun shutting down (i.e. got SIGINT/SIGTERM from
@@ -220,6 +247,88 @@ ffmpeg_cmd() {
   if [[ "$zl" == 1 ]]; then FFMPEG_CMD+=(-tune zerolatency); fi
   FFMPEG_CMD+=(-g 30 -pix_fmt yuv420p -b:v 2500k -c:a aac -b:a 128k "$@")
 }
+
+# make_clip OUT WxH FPS SECONDS VIDEO_KBPS: pre-encodes a test clip once (H.264 High, x264
+# veryfast, zerolatency, keyframe every second, yuv420p; AAC-LC 128 kb/s 48 kHz stereo tone) for
+# publishing with `-re -c copy`, so the publisher costs next to no CPU during a measurement.
+# Picture: testsrc2 (moving elements, colour gradients, frame counter) plus light temporal noise
+# like a camera sensor's (CLIP_NOISE=strength, default 4; 0 = plain testsrc2), so every frame
+# changes. CLIP_FILTER replaces the whole video source filter if set.
+make_clip() {
+  local out="$1" size="$2" fps="$3" secs="$4" kbps="$5" vf
+  vf="${CLIP_FILTER:-testsrc2=size=$size:rate=$fps}"
+  if [[ -z "${CLIP_FILTER:-}" && "${CLIP_NOISE:-4}" != 0 ]]; then vf="$vf,noise=alls=${CLIP_NOISE:-4}:allf=t+u"; fi
+  log "pre-encoding a ${secs} s ${size}@${fps} clip ($vf, ${kbps} kb/s) into $out"
+  local t0=$SECONDS
+  ffmpeg -hide_banner -nostdin -loglevel error -y \
+    -f lavfi -i "$vf" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+    -t "$secs" -map 0:v -map 1:a \
+    -c:v libx264 -preset veryfast -tune zerolatency -profile:v high -pix_fmt yuv420p \
+    -g "$fps" -keyint_min "$fps" -sc_threshold 0 -b:v "${kbps}k" -maxrate "${kbps}k" -bufsize "$((2 * kbps))k" \
+    -c:a aac -b:a 128k -ac 2 -movflags +faststart "$out" >"$BENCH_TMP/make-clip.log" 2>&1 \
+    || { cat "$BENCH_TMP/make-clip.log" >&2; die "pre-encoding the clip failed"; }
+  log "clip ready after $((SECONDS - t0)) s"
+}
+
+# clip_info FILE: "WIDTH HEIGHT FPS DURATION_S" of a clip's first video stream.
+clip_info() {
+  local w h r d
+  IFS=, read -r w h r < <(ffprobe -v error -select_streams v:0 -show_entries stream=width,height,r_frame_rate -of csv=p=0 "$1")
+  d="$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$1")"
+  printf '%s %s %s %s\n' "$w" "$h" "$(awk -v r="$r" 'BEGIN { split(r, a, "/"); printf "%g", (a[2] > 0 ? a[1] / a[2] : a[1]) }')" "$d"
+}
+
+# The child of a `timeout CMD` wrapper started by bg_start (the process doing the work), or the
+# pid itself when it has no child.
+real_pid() { pgrep -P "$1" | head -1 || true; }
+work_pid() { local c; c="$(real_pid "$1")"; echo "${c:-$1}"; }
+
+# progress_value FILE KEY: the last value of KEY in an ffmpeg `-progress FILE` log ("" if none).
+progress_value() { grep "^$2=" "$1" 2>/dev/null | tail -1 | cut -d= -f2- || true; }
+# ffmpeg's output media time so far in seconds, from its -progress file ("null" if unknown).
+progress_out_s() {
+  local us
+  us="$(progress_value "$1" out_time_us)"
+  if [[ "$us" =~ ^[0-9]+$ ]]; then awk -v u="$us" 'BEGIN { printf "%.3f", u / 1e6 }'; else echo null; fi
+}
+
+# oxcast's built-in "standard" profile (Ladder::standard() in transcode/src/ladder.rs):
+# name:height:kbps per rung, x264 preset, frame-rate cap. Override with LADDER / PRESET / MAX_FPS.
+LADDER="${LADDER:-720p:720:2800,480p:480:1400,360p:360:800}"
+PRESET="${PRESET:-veryfast}"
+MAX_FPS="${MAX_FPS:-30}"
+
+# ladder_plan WIDTH HEIGHT: the rungs oxcast plans for such a source, as Ladder::plan does (only
+# heights below the source's, width keeping the aspect ratio rounded up to even), highest first;
+# one "name:width:height:kbps" line each.
+ladder_plan() {
+  local sw="$1" sh="$2" r name h kbps
+  for r in ${LADDER//,/ }; do
+    IFS=: read -r name h kbps <<<"$r"
+    ((h < sh)) || continue
+    printf '%s:%s:%s:%s\n' "$name" $(((sw * h / sh + 1) & ~1)) "$h" "$kbps"
+  done | sort -t: -k3,3nr
+}
+
+# Warns when Ladder::standard() in the source tree differs from LADDER/PRESET/MAX_FPS (the
+# binary may be older or newer than the tree; the scripts check its status output as well).
+check_ladder_source() {
+  local f="$REPO_DIR/transcode/src/ladder.rs" src
+  [[ -f "$f" ]] || return 0
+  src="$(sed -n '/pub fn standard()/,/^    }/p' "$f" | grep -oE 'rung\("[^"]+", *[0-9]+, *[0-9]+\)' \
+    | sed -E 's/rung\("([^"]+)", *([0-9]+), *([0-9]+)\)/\1:\2:\3/' | paste -sd, -)"
+  if [[ -n "$src" && "$src" != "$LADDER" ]]; then
+    log "WARNING: Ladder::standard() in $f is '$src', this script uses '$LADDER' (set LADDER)"
+  fi
+  grep -q "DEFAULT_PRESET: &str = \"$PRESET\"" "$f" || log "WARNING: DEFAULT_PRESET in $f is not $PRESET"
+  grep -q "DEFAULT_MAX_FPS: u32 = $MAX_FPS;" "$f" || log "WARNING: DEFAULT_MAX_FPS in $f is not $MAX_FPS"
+}
+
+# Lines of oxcast's log announcing that a ladder shed a rung because encoding fell behind.
+shed_lines() { strip_ansi <"$1" | grep -c 'encoding fell behind real time' || true; }
+
+# Wall clock in seconds with milliseconds.
+now_s() { date +%s.%3N; }
 
 # Last "speed=" ffmpeg reported (stderr log), e.g. 1.00x.
 ffmpeg_speed() { tr '\r' '\n' <"$1" | grep -o 'speed=[ ]*[0-9.]*x' | tail -1 | tr -d ' ' | sed 's/speed=//'; }
