@@ -221,7 +221,10 @@ fn inject_decoder_failure(decoder: &gst::Element) {
 
 /// `appsrc(aac) → aacparse`; returns the source and the parser (whose output is muxed). Opus
 /// never gets here: the pump re-encodes it first (see `opus_to_aac`).
-fn audio_branch(pipeline: &gst::Pipeline, audio: &AudioConfig) -> Result<(gst_app::AppSrc, gst::Element), TranscodeError> {
+fn audio_branch(
+    pipeline: &gst::Pipeline,
+    audio: &AudioConfig,
+) -> Result<(gst_app::AppSrc, gst::Element), TranscodeError> {
     let caps = gst::Caps::builder("audio/mpeg")
         .field("mpegversion", 4i32)
         .field("stream-format", "raw")
