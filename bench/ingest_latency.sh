@@ -116,6 +116,12 @@ publish_whip() {
   ffmpeg_cmd "$1" 1 -profile:v baseline -bf 0 -c:a libopus -ar 48000 -ac 2 \
     -f whip -authorization "$OX_KEY" "http://$OX_HTTP/whip/main"
   FFMPEG_CMD[0]="$bin"
+  # ffmpeg starts reading its -re input before the WebRTC handshake is done, then by default
+  # catches up at 1.05x: frames would then reach oxcast ahead of the first-keyframe anchor of
+  # PROGRAM-DATE-TIME and the wall-clock latency would read ~1.5 s low. Never catching up keeps
+  # the handshake's lag constant, like a camera that starts when the connection is up; no
+  # initial burst either (by default the first 0.5 s is sent at once).
+  FFMPEG_CMD=("${FFMPEG_CMD[0]}" -readrate_initial_burst 0 -readrate_catchup 1 "${FFMPEG_CMD[@]:1}")
   # ffmpeg_cmd chose AAC; the WHIP muxer needs Opus: drop the earlier -c:a aac -b:a 128k.
   local cleaned=() i=0
   while ((i < ${#FFMPEG_CMD[@]})); do
