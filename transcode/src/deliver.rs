@@ -17,15 +17,53 @@ use crate::output::{CmafPart, CmafSink, VideoDetails};
 const ARRIVALS_KEPT: usize = 256;
 
 /// Shared between the pump thread and the appsink callbacks of one pipeline.
+///
+/// PROGRAM-DATE-TIME is pipeline time plus the wall clock of pipeline time zero. That anchor
+/// starts at the first keyframe's arrival, and until the first part is delivered it moves to
+/// earlier video arrivals: a first keyframe that arrives late (a large IDR paced over WebRTC,
+/// a publisher that starts with a short burst) would otherwise date every part late by that
+/// much. Once a part is out, the anchor is fixed, so PDT never jumps within a session.
 pub(crate) struct Timeline {
-    /// Wall clock of pipeline time zero.
-    pub(crate) wall_at_zero: SystemTime,
+    /// Wall clock of pipeline time zero, and whether it is fixed.
+    anchor: Mutex<(SystemTime, bool)>,
+    /// Composition offset of the first keyframe (PDT dates presentation times).
+    first_cts: Duration,
     arrivals: [Mutex<VecDeque<(u64, SystemTime)>>; 2],
 }
 
 impl Timeline {
-    pub(crate) fn new(wall_at_zero: SystemTime) -> Self {
-        Self { wall_at_zero, arrivals: [Mutex::new(VecDeque::new()), Mutex::new(VecDeque::new())] }
+    /// `first_arrival` is when the first keyframe (decode time zero) arrived.
+    pub(crate) fn new(first_arrival: SystemTime, first_cts: Duration) -> Self {
+        Self {
+            anchor: Mutex::new((first_arrival.checked_sub(first_cts).unwrap_or(first_arrival), false)),
+            first_cts,
+            arrivals: [Mutex::new(VecDeque::new()), Mutex::new(VecDeque::new())],
+        }
+    }
+
+    /// A video frame with decode time `dts_ns` (pipeline time) arrived at `received`: if that
+    /// puts time zero earlier than assumed, and no part is out yet, move the anchor.
+    pub(crate) fn observe_video(&self, dts_ns: u64, received: SystemTime) {
+        let Ok(mut anchor) = self.anchor.lock() else { return };
+        if anchor.1 {
+            return;
+        }
+        if let Some(zero) = received.checked_sub(Duration::from_nanos(dts_ns) + self.first_cts)
+            && zero < anchor.0
+        {
+            anchor.0 = zero;
+        }
+    }
+
+    /// The wall clock of pipeline time zero; fixed from the first call on.
+    pub(crate) fn wall_at_zero(&self) -> SystemTime {
+        match self.anchor.lock() {
+            Ok(mut anchor) => {
+                anchor.1 = true;
+                anchor.0
+            }
+            Err(poisoned) => poisoned.into_inner().0,
+        }
     }
 
     fn slot(kind: MediaKind) -> usize {
@@ -109,7 +147,7 @@ pub(crate) fn deliver(
         duration: Duration::from_nanos(duration),
         independent,
         segment_start,
-        program_date_time: timeline.wall_at_zero + Duration::from_nanos(start),
+        program_date_time: timeline.wall_at_zero() + Duration::from_nanos(start),
         last_frame_received: timeline.last_arrival(kind, start, start + duration),
     };
     sink.part(rendition, part);
@@ -160,5 +198,30 @@ mod tests {
         assert_eq!(leading_boxes_len(&data[init..], &[*b"ftyp", *b"moov"]), 0);
         // A truncated box is not counted.
         assert_eq!(leading_boxes_len(&data[..10], &[*b"ftyp", *b"moov"]), 0);
+    }
+}
+
+#[cfg(test)]
+mod timeline_tests {
+    use super::*;
+
+    #[test]
+    fn a_late_first_keyframe_is_corrected_until_the_first_part_is_out() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        // The keyframe (dts 0) completes 400 ms late; the next frame (dts 33 ms) arrives on time.
+        let timeline = Timeline::new(t0 + Duration::from_millis(400), Duration::ZERO);
+        timeline.observe_video(33_000_000, t0 + Duration::from_millis(33));
+        assert_eq!(timeline.wall_at_zero(), t0);
+        // Fixed once read: later arrivals never move it (no PDT jumps within a session).
+        timeline.observe_video(66_000_000, t0 - Duration::from_millis(500));
+        assert_eq!(timeline.wall_at_zero(), t0);
+    }
+
+    #[test]
+    fn later_arrivals_never_move_the_anchor_later() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let timeline = Timeline::new(t0, Duration::from_millis(66));
+        timeline.observe_video(33_000_000, t0 + Duration::from_millis(500));
+        assert_eq!(timeline.wall_at_zero(), t0 - Duration::from_millis(66), "anchor is the keyframe's presentation");
     }
 }

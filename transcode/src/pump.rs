@@ -250,6 +250,9 @@ impl Pump {
             running.pipeline.split(kind, split == Split::Part);
         }
         running.timeline.record_arrival(kind, pts as u64, frame.received_at);
+        if kind == MediaKind::Video {
+            running.timeline.observe_video(dts as u64, frame.received_at);
+        }
         // cmafmux gives the last sample of a part the buffer's duration: without one it writes 0
         // and the next sample repeats a DTS. A frame's true duration is only known when the next
         // one arrives, so use the track's current interval (exact at a constant frame rate).
@@ -324,7 +327,8 @@ impl Pump {
             });
         }
         let timeline = Arc::new(Timeline::new(
-            frame.received_at - Duration::from_nanos((frame.pts.as_nanos() - frame.dts.as_nanos()).max(0) as u64),
+            frame.received_at,
+            Duration::from_nanos((frame.pts.as_nanos() - frame.dts.as_nanos()).max(0) as u64),
         ));
         self.sink.session_started(&renditions);
         let spec = PipelineSpec {
