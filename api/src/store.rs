@@ -32,9 +32,14 @@ pub struct StreamKey(String);
 
 impl StreamKey {
     fn generate() -> Self {
+        Self::random("sk_")
+    }
+
+    /// 160 random bits in hex behind `prefix` (`sk_` stream keys, `ct_` chat tokens).
+    fn random(prefix: &str) -> Self {
         let mut bytes = [0u8; 20];
         rand::rng().fill_bytes(&mut bytes);
-        Self(format!("sk_{}", hex::encode(bytes)))
+        Self(format!("{prefix}{}", hex::encode(bytes)))
     }
 
     pub fn as_str(&self) -> &str {
@@ -46,6 +51,10 @@ impl std::fmt::Debug for StreamKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("StreamKey(..)")
     }
+}
+
+fn unix_seconds() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 fn hash_key(key: &str) -> String {
@@ -133,7 +142,7 @@ impl StreamStore {
     pub async fn create_with_profile(&self, name: &str, profile: Option<&str>) -> Result<NewStream, StoreError> {
         validate_name(name)?;
         let key = StreamKey::generate();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let now = unix_seconds();
         let inserted = sqlx::query("INSERT INTO streams (name, key_hash, created_at, profile) VALUES (?, ?, ?, ?)")
             .bind(name)
             .bind(hash_key(key.as_str()))
@@ -184,10 +193,8 @@ impl StreamStore {
         {
             return Err(StoreError::InvalidName(format!("no stream named {stream}")));
         }
-        let mut bytes = [0u8; 20];
-        rand::rng().fill_bytes(&mut bytes);
-        let token = StreamKey(format!("ct_{}", hex::encode(bytes)));
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let token = StreamKey::random("ct_");
+        let now = unix_seconds();
         sqlx::query("INSERT INTO chat_tokens (token_hash, name, role, stream, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(hash_key(token.as_str()))
             .bind(name)

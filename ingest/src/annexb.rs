@@ -73,24 +73,21 @@ impl AvcAssembler {
 /// The NAL units of an Annex B byte stream (3- or 4-byte start codes), without start codes and
 /// without the trailing zero bytes that precede the next start code.
 pub(crate) fn nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let ends: Vec<usize> = starts.iter().skip(1).map(|&s| s - 3).chain(std::iter::once(data.len())).collect();
-    starts.into_iter().zip(ends).map(move |(start, end)| {
-        let mut end = end;
+    let mut next = after_start_code(data, 0);
+    std::iter::from_fn(move || {
+        let start = next?;
+        next = after_start_code(data, start);
+        let mut end = next.map_or(data.len(), |n| n - 3);
         while end > start && data[end - 1] == 0 {
             end -= 1;
         }
-        &data[start..end]
+        Some(&data[start..end])
     })
+}
+
+/// The index just after the next `00 00 01` at or after `from`.
+fn after_start_code(data: &[u8], from: usize) -> Option<usize> {
+    data.get(from..)?.windows(3).position(|w| w == [0, 0, 1]).map(|i| from + i + 3)
 }
 
 /// An AVCDecoderConfigurationRecord with one SPS and one PPS (ISO/IEC 14496-15 5.3.3.1).

@@ -21,7 +21,7 @@ use oxcast_media::{AudioConfig, Codec, Frame, HubEvent, Timestamp, TrackConfig, 
 
 use crate::adts::{self, AdtsError, AdtsHeader};
 use crate::annexb::AvcAssembler;
-use crate::timestamps::Unwrapper33;
+use crate::timestamps::{Unwrapper33, delta_33};
 
 const PACKET: usize = 188;
 const SYNC: u8 = 0x47;
@@ -455,8 +455,7 @@ impl TsDemuxer {
                 self.video_needs_keyframe = false;
                 let dts = self.video_clock.unwrap(dts);
                 // PTS relative to DTS within one wrap period.
-                let offset = pts.wrapping_sub(dts as u64 & ((1 << 33) - 1)) & ((1 << 33) - 1);
-                let offset = if offset >= 1 << 32 { offset as i64 - (1 << 33) } else { offset as i64 };
+                let offset = delta_33(dts as u64, pts);
                 out.push(HubEvent::Frame(Frame {
                     codec: Codec::H264,
                     dts: Timestamp::from_90khz(dts),

@@ -32,6 +32,13 @@ mod tests {
     }
 }
 
+/// `to - from` on MPEG-TS's wrapping 33-bit clock, as the nearest signed step.
+pub(crate) fn delta_33(from: u64, to: u64) -> i64 {
+    const MASK: u64 = (1 << 33) - 1;
+    let delta = to.wrapping_sub(from) & MASK;
+    if delta >= 1 << 32 { delta as i64 - (1 << 33) } else { delta as i64 }
+}
+
 /// Extends MPEG-TS's 33-bit 90 kHz clock (it wraps after 26.5 hours), the same way.
 #[derive(Debug, Default)]
 pub(crate) struct Unwrapper33 {
@@ -45,11 +52,7 @@ impl Unwrapper33 {
         let raw = raw & Self::MASK;
         let extended = match self.last {
             None => raw as i64,
-            Some((last_raw, last_ext)) => {
-                let delta = raw.wrapping_sub(last_raw) & Self::MASK;
-                let signed = if delta >= 1 << 32 { delta as i64 - (1 << 33) } else { delta as i64 };
-                last_ext + signed
-            }
+            Some((last_raw, last_ext)) => last_ext + delta_33(last_raw, raw),
         };
         self.last = Some((raw, extended));
         extended

@@ -47,7 +47,6 @@ pub(crate) struct RemoteTrack {
     track: Arc<dyn TrackRemote>,
     pub(crate) video: bool,
     pub(crate) ssrc: u32,
-    pub(crate) clock_rate: u32,
     pub(crate) mime_type: String,
 }
 
@@ -100,12 +99,12 @@ impl PeerConnectionEventHandler for Handler {
         let Some(ssrc) = track.ssrcs().await.first().copied() else { return };
         let video = track.kind().await == RtpCodecKind::Video;
         let codec = track.codec(ssrc).await;
-        let (mime_type, clock_rate) = match codec {
-            Some(c) => (c.mime_type.to_ascii_lowercase(), c.clock_rate),
-            None if video => (MIME_TYPE_H264.to_ascii_lowercase(), 90_000),
-            None => (MIME_TYPE_OPUS.to_ascii_lowercase(), 48_000),
+        let mime_type = match codec {
+            Some(c) => c.mime_type.to_ascii_lowercase(),
+            None if video => MIME_TYPE_H264.to_ascii_lowercase(),
+            None => MIME_TYPE_OPUS.to_ascii_lowercase(),
         };
-        let _ = self.events.send(PeerEvent::Track(RemoteTrack { track, video, ssrc, clock_rate, mime_type }));
+        let _ = self.events.send(PeerEvent::Track(RemoteTrack { track, video, ssrc, mime_type }));
     }
 }
 

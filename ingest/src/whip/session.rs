@@ -149,10 +149,11 @@ struct Publishing {
 }
 
 impl Publishing {
+    /// Sends a PLI unless one went out recently (an `urgent` one, after loss, sooner).
     async fn request_keyframe(&mut self, now: Instant, urgent: bool) {
-        let due = self.last_pli.is_none_or(|t| now.duration_since(t) >= PLI_MIN_INTERVAL);
+        let spacing = if urgent { PLI_MIN_INTERVAL / 5 } else { PLI_MIN_INTERVAL };
         if let Some(track) = &self.video_track
-            && (due || urgent && self.last_pli.is_none_or(|t| now.duration_since(t) >= PLI_MIN_INTERVAL / 5))
+            && self.last_pli.is_none_or(|t| now.duration_since(t) >= spacing)
         {
             track.request_keyframe().await;
             self.last_pli = Some(now);
@@ -288,6 +289,7 @@ impl Session {
             grant,
             started,
             video_track: None,
+            // RTP clock rates are fixed by the payload formats (RFC 6184, RFC 7587).
             video_clock: TrackClock::new(90_000),
             audio_clock: TrackClock::new(48_000),
             avc: AvcAssembler::default(),
@@ -363,10 +365,7 @@ impl Session {
                 return;
             }
             p.video_track = Some(track.clone());
-            p.video_clock = TrackClock::new(track.clock_rate);
             p.request_keyframe(Instant::now(), true).await;
-        } else {
-            p.audio_clock = TrackClock::new(track.clock_rate);
         }
         readers.spawn(read_track(track, media.clone()));
     }
