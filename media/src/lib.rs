@@ -5,8 +5,14 @@
 //! N x M remuxers). It also holds the [`hub`], the bounded fan-out between one publisher and its
 //! consumers, because that is where the "publisher never waits" invariant lives.
 //!
+//! Besides media: [`clock`] (Unix-time readings) and [`display_name`] (the one rule for names
+//! people show each other), because several crates need them and none may depend on another
+//! for them.
+//!
 //! No I/O, no GStreamer, no wire protocols here.
 
+pub mod clock;
+pub mod display_name;
 pub mod frame;
 pub mod h264;
 pub mod hub;

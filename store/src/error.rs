@@ -1,0 +1,39 @@
+//! The store's one error type: what was refused (with a message a person can act on) or what
+//! failed underneath.
+
+use oxcast_media::display_name::DisplayNameError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "unsupported database URL {url}: use sqlite://PATH (the default, e.g. sqlite://oxcast-data/oxcast.db) \
+         or postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+    )]
+    UnsupportedUrl { url: String },
+    #[error(
+        "cannot open the database at {url}: {source}. Check that the server is running and that the URL's \
+         host, port, user, password and database are right (or leave database_url unset to use the embedded \
+         SQLite file)"
+    )]
+    Unreachable {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+    #[error("invalid SRT passphrase: {0}")]
+    InvalidPassphrase(String),
+    #[error("invalid display name: {0}")]
+    InvalidDisplayName(#[from] DisplayNameError),
+    #[error("unknown profile {name:?}; known: {known}")]
+    UnknownProfile { name: String, known: String },
+    #[error("no stream named {0}")]
+    UnknownStream(String),
+    #[error("stream {0} already exists")]
+    NameTaken(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}

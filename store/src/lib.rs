@@ -1,0 +1,81 @@
+//! Persistence for the whole product: one sqlx pool on SQLite (the embedded default) or
+//! PostgreSQL, migrations for both dialects, and one module per aggregate.
+//!
+//! Why its own crate: the database is the system's source of truth, and every table to come
+//! (users, videos, jobs, webhooks) must be born on both databases and checked on the way in. The
+//! HTTP crate, the live registry and the chat all reach the data through this crate's types and
+//! own no SQL.
+//!
+//! - [`Store`]: the handle; [`Store::open`] takes `sqlite://...` or `postgres://...`.
+//! - `connect`: URL → dialect, pool options, migrations (`migrations/{sqlite,postgres}`), errors
+//!   that name the URL without its password.
+//! - `streams`, `chat_tokens`: the aggregates. Queries are written once with `$N` placeholders and
+//!   types both dialects accept (TEXT, BIGINT); where a dialect needs its own statement, the
+//!   function that runs it picks by [`Dialect`].
+//! - `secret`: the one generator of secrets that are stored hashed (stream keys, chat tokens) and
+//!   of the admin token.
+//! - `names`, `profiles`: what the store checks before it stores. Rules that live elsewhere come
+//!   in already checked: a [`ProfileName`] only exists once [`KnownProfiles`] (built from the
+//!   configuration) accepted it, display names follow `oxcast_media::display_name`.
+//!
+//! This crate knows no HTTP, no JSON shapes, no media and no protocol.
+
+mod chat_tokens;
+mod connect;
+mod error;
+mod names;
+mod profiles;
+mod secret;
+mod streams;
+#[cfg(any(test, feature = "test-support"))]
+mod test_db;
+
+use sqlx::AnyPool;
+
+pub use chat_tokens::{ChatRole, ChatTokenHolder, ChatTokens, NewChatToken};
+pub use connect::{Dialect, redact_url};
+pub use error::StoreError;
+pub use names::{validate_name, validate_srt_passphrase};
+pub use profiles::{KnownProfiles, ProfileName};
+pub use secret::Secret;
+pub use streams::{KeyedStream, NewStream, StreamRecord, Streams};
+#[cfg(any(test, feature = "test-support"))]
+pub use test_db::TestDatabase;
+
+/// The database handle: cheap to clone (a pool inside).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://PATH`, `sqlite::memory:`, `postgres://...`),
+    /// creating an SQLite file if needed, and applies the dialect's migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let (pool, dialect) = connect::open(url).await?;
+        Ok(Self { pool, dialect })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Streams and their publishing keys.
+    pub fn streams(&self) -> Streams<'_> {
+        Streams::new(&self.pool)
+    }
+
+    /// Chat identities handed out by the admin.
+    pub fn chat_tokens(&self) -> ChatTokens<'_> {
+        ChatTokens::new(&self.pool)
+    }
+
+    /// Closes every connection (waits for checked-out ones to come back).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests;
