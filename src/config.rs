@@ -266,9 +266,9 @@ impl Config {
         if live.offline_grace_seconds > 3600 {
             bail!("live.offline_grace_seconds must be at most 3600");
         }
-        oxcast_api::store::validate_name(&self.default_stream).context("default_stream")?;
+        oxcast_store::validate_name(&self.default_stream).context("default_stream")?;
         for (name, ladder) in &self.profiles {
-            oxcast_api::store::validate_name(name).with_context(|| format!("profile name {name:?}"))?;
+            oxcast_store::validate_name(name).with_context(|| format!("profile name {name:?}"))?;
             ladder.validate().with_context(|| format!("profile {name}"))?;
         }
         if !self.profiles().contains_key(&self.live.default_profile) {
@@ -303,6 +303,12 @@ impl Config {
         ]);
         all.extend(self.profiles.clone());
         all
+    }
+
+    /// The profile names streams may choose, for checking a name once wherever it comes from
+    /// (CLI, REST API).
+    pub fn known_profiles(&self) -> anyhow::Result<oxcast_store::KnownProfiles> {
+        Ok(oxcast_store::KnownProfiles::new(self.profiles().into_keys(), &self.live.default_profile)?)
     }
 
     pub fn database_url(&self) -> String {

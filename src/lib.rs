@@ -1,6 +1,8 @@
 //! The `oxcast` binary's library half: configuration, the live registry, and `serve`, which wires
 //! ingest → transcode → ll-hls and the HTTP API together. `main.rs` is only the CLI.
 
+pub mod admin_token;
+pub mod banner;
 pub mod config;
 pub mod live;
 pub mod serve;

@@ -91,18 +91,6 @@ fn load(common: &Common, overrides: Overrides) -> anyhow::Result<Config> {
     Config::load(common.config.as_deref(), &Overrides { data_dir: common.data_dir.clone(), ..overrides })
 }
 
-fn check_profile(config: &Config, profile: Option<&str>) -> anyhow::Result<()> {
-    if let Some(p) = profile {
-        let known = config.profiles();
-        anyhow::ensure!(
-            known.contains_key(p),
-            "unknown profile {p:?}; known: {}",
-            known.keys().cloned().collect::<Vec<_>>().join(", ")
-        );
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -111,6 +99,8 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,mpeg2ts_reader=error,srt_protocol=warn,srt_protocol::listener=error".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal; plain text for log files and collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Serve { common, http, rtmp, srt } => {
@@ -130,38 +120,42 @@ async fn main() -> anyhow::Result<()> {
                     on_term.cancel();
                 });
             }
-            oxcast::serve::run(config, shutdown).await
+            let listeners = oxcast::serve::Listeners::bind(&config).await?;
+            let report = oxcast::serve::run(config, listeners, shutdown).await?;
+            anyhow::ensure!(!report.timed_out, "shutdown left tasks running after {:?}", report.took);
+            Ok(())
         }
         Command::Stream { command } => match command {
             StreamCommand::Create { name, profile, common } => {
                 let config = load(&common, Overrides::default())?;
-                check_profile(&config, profile.as_deref())?;
+                let profile = config.known_profiles()?.check_optional(profile.as_deref())?;
                 let store = oxcast::serve::open_store(&config).await?;
-                let created =
-                    store.create_with_profile(&name, profile.as_deref()).await.context("creating the stream")?;
+                let created = store.streams().create(&name, profile.as_ref()).await.context("creating the stream")?;
                 println!("Created stream {}. Publish to it with this stream key:", created.name);
                 println!("{}", created.key.as_str());
                 Ok(())
             }
             StreamCommand::SetProfile { name, profile, common } => {
                 let config = load(&common, Overrides::default())?;
-                check_profile(&config, profile.as_deref())?;
+                let known = config.known_profiles()?;
+                let checked = known.check_optional(profile.as_deref())?;
                 let store = oxcast::serve::open_store(&config).await?;
-                anyhow::ensure!(store.set_profile(&name, profile.as_deref()).await?, "no stream named {name}");
-                let effective = profile.unwrap_or(config.live.default_profile);
+                anyhow::ensure!(store.streams().set_profile(&name, checked.as_ref()).await?, "no stream named {name}");
+                let effective = known.effective(profile.as_deref());
                 println!("Stream {name} uses profile {effective} from its next publish.");
                 Ok(())
             }
             StreamCommand::RotateKey { name, common } => {
                 let store = oxcast::serve::open_store(&load(&common, Overrides::default())?).await?;
-                let key = store.rotate_key(&name).await?.with_context(|| format!("no stream named {name}"))?;
+                let key =
+                    store.streams().rotate_key(&name).await?.with_context(|| format!("no stream named {name}"))?;
                 println!("New stream key for {name} (the old one no longer works):");
                 println!("{}", key.as_str());
                 Ok(())
             }
             StreamCommand::SetSrtPassphrase { name, passphrase, common } => {
                 let store = oxcast::serve::open_store(&load(&common, Overrides::default())?).await?;
-                let found = store.set_srt_passphrase(&name, passphrase.as_deref()).await?;
+                let found = store.streams().set_srt_passphrase(&name, passphrase.as_deref()).await?;
                 anyhow::ensure!(found, "no stream named {name}");
                 match passphrase {
                     Some(_) => println!("SRT publishers of {name} must now encrypt with that passphrase."),
@@ -171,8 +165,8 @@ async fn main() -> anyhow::Result<()> {
             }
             StreamCommand::List { common } => {
                 let store = oxcast::serve::open_store(&load(&common, Overrides::default())?).await?;
-                for name in store.names().await? {
-                    println!("{name}");
+                for stream in store.streams().list().await? {
+                    println!("{}", stream.name);
                 }
                 Ok(())
             }

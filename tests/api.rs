@@ -21,8 +21,17 @@ fn post(server: &Server, path: &str, token: Option<&str>, body: &str) -> (u16, s
 }
 
 #[test]
-fn stream_creation_is_admin_only_validated_and_keys_publish() {
-    let server = Server::start();
+fn stream_creation_is_admin_only_validated_and_keys_publish_on_sqlite() {
+    stream_creation_is_admin_only_validated_and_keys_publish(Db::Sqlite);
+}
+
+#[test]
+fn stream_creation_is_admin_only_validated_and_keys_publish_on_postgres() {
+    stream_creation_is_admin_only_validated_and_keys_publish(Db::Postgres);
+}
+
+fn stream_creation_is_admin_only_validated_and_keys_publish(db: Db) {
+    let server = Server::start_on(db, &[]);
     let body = json!({"name": "studio"}).to_string();
 
     assert_eq!(post(&server, "/api/streams", None, &body).0, 401);
@@ -48,7 +57,7 @@ fn stream_creation_is_admin_only_validated_and_keys_publish() {
     assert_eq!(status["state"], "offline");
 
     // The CLI writes to the same database while the server runs; its key is the last line.
-    let cli_key = cli_create_stream(server.data_dir.path(), "cli-made");
+    let cli_key = server.cli_create_stream("cli-made");
     assert!(cli_key.starts_with("sk_"), "{cli_key}");
 
     // Both keys publish; each lands on its own stream.

@@ -50,7 +50,7 @@ fn garbage_unsupported_codecs_and_bad_keys_do_not_disturb_a_live_stream() {
     assert!(send_raw(&server.rtmp, &hs), "garbage after the handshake must be closed");
 
     // A real client with a codec we refuse (Sorenson H.263 video, MP3 audio in FLV).
-    let key = cli_create_stream(server.data_dir.path(), "retro");
+    let key = server.cli_create_stream("retro");
     let url = format!("{}/{key}", server.rtmp);
     let mut retro =
         ffmpeg_lavfi("testsrc=size=320x240:rate=15:duration=10", &["-c:v", "flv1", "-an", "-f", "flv", &url]);

@@ -69,9 +69,20 @@ async fn viewers(server: &Server, stream: &str) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn roles_come_from_keys_and_tokens_and_moderation_works() {
+async fn roles_come_from_keys_and_tokens_and_moderation_works_on_sqlite() {
+    roles_come_from_keys_and_tokens_and_moderation_works(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn roles_come_from_keys_and_tokens_and_moderation_works_on_postgres() {
+    roles_come_from_keys_and_tokens_and_moderation_works(Db::Postgres).await;
+}
+
+async fn roles_come_from_keys_and_tokens_and_moderation_works(db: Db) {
     let server =
-        tokio::task::spawn_blocking(|| Server::start_with(&[("OXCAST_DEFAULT_PROFILE", "passthrough")])).await.unwrap();
+        tokio::task::spawn_blocking(move || Server::start_on(db, &[("OXCAST_DEFAULT_PROFILE", "passthrough")]))
+            .await
+            .unwrap();
     let (srv, key) = (&server, server.default_key.clone());
     let moderator = chat_token(srv, "Mo", Some("main")).await;
     let viewer = chat_token(srv, "Vi", None).await;
@@ -86,7 +97,7 @@ async fn roles_come_from_keys_and_tokens_and_moderation_works() {
     assert_eq!((w["you"]["role"].as_str(), w["you"]["name"].as_str()), (Some("guest"), Some("Gus")));
 
     // A stream key of another stream, a made-up token, a stream that does not exist.
-    let other_key = cli_create_stream(srv.data_dir.path(), "other");
+    let other_key = srv.cli_create_stream("other");
     for (stream, query, status) in [
         ("main", format!("token={other_key}"), 401),
         ("main", "token=ct_nope".to_owned(), 401),
@@ -172,8 +183,8 @@ async fn two_processes_share_one_redis() {
             let a = Server::start_with(&env);
             let b = Server::start_with(&env);
             // Each process has its own store: the room must exist in both.
-            cli_create_stream(a.data_dir.path(), &room);
-            cli_create_stream(b.data_dir.path(), &room);
+            a.cli_create_stream(&room);
+            b.cli_create_stream(&room);
             (a, b)
         }
     })

@@ -213,7 +213,7 @@ fn a_decoder_failure_drops_the_stream_to_passthrough_and_spares_the_others() {
     // in-band resolution switch all decode without an error), so the failure is injected: the
     // decoder posts a real decode error after 45 frames.
     let server = Server::start_with(&[("OXCAST_CHAOS_DECODER_ERROR_AFTER", "45")]);
-    let small_key = cli_create_stream(server.data_dir.path(), "small");
+    let small_key = server.cli_create_stream("small");
     // A 360p stream has no rung, hence no decoder: it must not notice anything.
     let _small = ffmpeg_push(&format!("{}/{small_key}", server.rtmp), 40, &["-tune", "zerolatency"]);
     let _main =

@@ -230,8 +230,21 @@ fn reconnect_within_grace_continues_the_playlist() {
 }
 
 #[test]
-fn sigterm_shuts_down_cleanly() {
+fn sigterm_ends_every_live_playlist_and_shuts_down_within_the_timeout() {
     let (server, _pusher) = live_server(30, &[]);
+    let second_key = server.cli_create_stream("second");
+    let _second = ffmpeg_push(&format!("{}/{second_key}", server.rtmp), 30, &[]);
+    get_when_ready(&server.url("/live/second/index.m3u8"), Duration::from_secs(20));
+    let started = Instant::now();
+    let log = server.log.clone();
     let status = server.stop();
+    let took = started.elapsed();
     assert!(status.success(), "{status:?}");
+    // The log reader thread may still be draining the pipe the server closed.
+    wait_for("the last log lines", Duration::from_secs(5), || log.lock().unwrap().contains("shutdown complete"));
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains(r#"playlists ended with EXT-X-ENDLIST count=2 streams=["main", "second"]"#), "{log}");
+    assert!(log.contains("shutdown complete"), "{log}");
+    assert!(!log.contains("did not close within"), "{log}");
+    assert!(took < oxcast::serve::SHUTDOWN_TIMEOUT, "shutdown took {took:?}");
 }

@@ -106,7 +106,7 @@ fn bad_srt_publishers_are_refused_without_harm() {
     // A healthy stream on another protocol, watched throughout.
     let _rtmp = ffmpeg_push(&format!("{}/{}", server.rtmp, server.default_key), 60, &[]);
     get_when_ready(&server.url("/live/main/video/index.m3u8"), Duration::from_secs(20));
-    let other_key = cli_create_stream(server.data_dir.path(), "other");
+    let other_key = server.cli_create_stream("other");
 
     // A wrong key, a streamid that asks to play, and none at all.
     let cases = [

@@ -47,7 +47,7 @@ fn ffmpeg_whip(server: &Server, stream: &str, key: &str, seconds: u32, size: &st
         .args(["-c:v", "libx264", "-profile:v", "baseline", "-bf", "0", "-g", "30", "-preset", "veryfast"])
         .args(["-tune", "zerolatency", "-b:v", "1200k", "-pix_fmt", "yuv420p"])
         .args(["-c:a", "libopus", "-ar", "48000", "-ac", "2", "-f", "whip", "-authorization", key])
-        .arg(server.url(&format!("/whip/{stream}")))
+        .arg(server.url(&oxcast_ingest::whip::endpoint_path(stream)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -103,7 +103,7 @@ fn chromium_fake_camera_publishes_a_playable_ladder() {
     check_ladder(&server, "main", &renditions);
     let r = report(publisher);
     assert_eq!(r["status"], 201, "{r}");
-    assert!(r["location"].as_str().unwrap().starts_with("/whip/main/"), "{r}");
+    assert!(r["location"].as_str().unwrap().starts_with(&oxcast_ingest::whip::paths::session_path("main", "")), "{r}");
     assert_eq!(r["codecs"].as_array().map(Vec::len), Some(2), "H.264 and Opus sent: {r}");
     assert_eq!(r["deleted"], 200, "DELETE on the session URL: {r}");
     assert!(server.wait_for_log("whip publisher left", Duration::from_secs(5)), "{}", server.log());
@@ -132,9 +132,9 @@ fn ffmpeg_whip_publishes_a_playable_ladder_and_takes_over_rtmp() {
 #[test]
 fn whip_http_errors_are_clear() {
     let server = Server::start_with(&[("OXCAST_DEFAULT_PROFILE", "passthrough")]);
-    let other_key = cli_create_stream(server.data_dir.path(), "other");
+    let other_key = server.cli_create_stream("other");
     let c = client();
-    let url = server.url("/whip/main");
+    let url = server.url(&oxcast_ingest::whip::endpoint_path("main"));
     let offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
         m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
     let post = |key: Option<&str>, content_type: &str, body: String| {
@@ -176,8 +176,22 @@ fn whip_http_errors_are_clear() {
     assert_eq!(h["access-control-allow-origin"], "*");
     assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
     assert!(h["access-control-allow-headers"].to_str().unwrap().to_ascii_lowercase().contains("authorization"));
-    assert_eq!(c.delete(server.url("/whip/main/0123456789abcdef")).send().unwrap().status().as_u16(), 404);
-    assert_eq!(c.patch(server.url("/whip/main/0123456789abcdef")).send().unwrap().status().as_u16(), 405);
+    assert_eq!(
+        c.delete(server.url(&oxcast_ingest::whip::paths::session_path("main", "0123456789abcdef")))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        c.patch(server.url(&oxcast_ingest::whip::paths::session_path("main", "0123456789abcdef")))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        405
+    );
     assert!(!server.log().contains("panicked"), "{}", server.log());
     assert_eq!(stream_status(&server, "main")["state"], "offline", "nothing was taken");
 }

@@ -4,8 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-
-use crate::store::StoreError;
+use oxcast_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -28,6 +27,10 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::InvalidName(msg) => AppError::BadRequest(msg),
             StoreError::InvalidPassphrase(msg) => AppError::BadRequest(format!("srt passphrase {msg}")),
+            StoreError::InvalidDisplayName(e) => AppError::BadRequest(format!("name: {e}")),
+            e @ (StoreError::UnknownProfile { .. } | StoreError::UnknownStream(_)) => {
+                AppError::BadRequest(e.to_string())
+            }
             StoreError::NameTaken(name) => AppError::Conflict(format!("stream {name} already exists")),
             other => AppError::Internal(Box::new(other)),
         }

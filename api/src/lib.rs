@@ -1,14 +1,19 @@
-//! The HTTP application: REST API, web pages, metrics, and the LL-HLS origin mounted beside them.
+//! The HTTP application: REST API, web pages, metrics, and every other crate's routes mounted
+//! beside them on one listener.
 //!
-//! Only this crate knows the JSON shapes of the REST API. Live state comes in through the
-//! [`LiveView`] trait (implemented by the binary's registry), persistent state through
-//! [`StreamStore`] (sqlx; SQLite by default).
+//! [`app`] is the one place the HTTP surface is assembled: this crate's routes, the LL-HLS
+//! origin (from `ll-hls`), WHIP (from `ingest`) and the chat websocket (from `chat`). Only this
+//! crate knows the JSON shapes of the REST API. Live state comes in through the [`LiveView`]
+//! trait (implemented by the binary's registry), persistent state through `oxcast_store::Store`
+//! (this crate owns no SQL). Who may call what is decided by route layers (`auth`), not inside
+//! handlers.
 
+mod auth;
+mod chat_tokens;
 mod error;
 pub mod live_view;
 mod metrics;
 mod pages;
-pub mod store;
 mod streams;
 pub mod web_assets;
 
@@ -17,10 +22,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use oxcast_ll_hls::PackagerDirectory;
+use oxcast_store::{KnownProfiles, Store};
 
 pub use error::AppError;
 pub use live_view::{LiveStatus, LiveView, RenditionStatus, ViewerCount, ViewerCounts};
-pub use store::{ChatTokenHolder, KeyedStream, NewStream, StoreError, StreamKey, StreamStore};
 
 /// Request bodies larger than this are refused with 413 (the API only takes small JSON).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -36,17 +41,11 @@ pub struct PublicUrls {
     pub srt: Option<String>,
 }
 
-/// What OBS's Server field takes for SRT: the listener plus the streamid carrying the key.
-pub fn srt_publish_url(srt: &str, key: &str) -> String {
-    format!("{srt}?streamid=#!::r={key},m=publish")
-}
-
 #[derive(Clone)]
 pub struct AppState {
-    pub store: StreamStore,
-    /// Transcoding profile names streams may use, and the default one.
-    pub profiles: Arc<[String]>,
-    pub default_profile: Arc<str>,
+    pub store: Store,
+    /// Transcoding profile names streams may use, and the default one (from the configuration).
+    pub profiles: KnownProfiles,
     pub live: Arc<dyn LiveView>,
     pub admin_token: Arc<str>,
     pub urls: PublicUrls,
@@ -54,13 +53,38 @@ pub struct AppState {
     pub viewers: Option<Arc<dyn ViewerCounts>>,
 }
 
+/// The routes other crates serve on the same listener, each with its own state applied.
+pub struct Mounts {
+    /// Which streams the LL-HLS origin serves (and who watches them).
+    pub packagers: Arc<dyn PackagerDirectory>,
+    /// `ingest`'s WHIP endpoint, when WebRTC ingest runs.
+    pub whip: Option<Router>,
+    /// `chat`'s websocket routes, when the chat runs.
+    pub chat: Option<Router>,
+}
+
 /// The whole HTTP surface.
-pub fn app(state: AppState, packagers: Arc<dyn PackagerDirectory>) -> Router {
-    Router::new()
-        .merge(streams::routes())
+pub fn app(state: AppState, mounts: Mounts) -> Router {
+    let admin = Router::new()
+        .merge(streams::admin_routes())
+        .merge(chat_tokens::admin_routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_admin));
+    let mut router = Router::new()
+        .merge(admin)
+        .merge(streams::public_routes())
         .merge(pages::routes())
         .merge(metrics::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
-        .merge(oxcast_ll_hls::router(packagers))
+        .merge(oxcast_ll_hls::router(mounts.packagers));
+    if let Some(whip) = mounts.whip {
+        router = router.merge(whip);
+    }
+    if let Some(chat) = mounts.chat {
+        router = router.merge(chat);
+    }
+    router
 }
+
+#[cfg(test)]
+mod tests;

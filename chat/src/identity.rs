@@ -3,7 +3,8 @@
 //! The chat does not know users or sessions; the binary does. It resolves the `?token=` of the
 //! websocket URL (browsers cannot set headers on websockets) into an [`Identity`] for a given
 //! stream, which also decides the role (the owner of a stream is `Owner` in its room only).
-//! Guests choose their display name in `hello`; [`validate_display_name`] keeps it sane.
+//! Guests choose their display name in `hello`; [`validate_display_name`] (the product-wide rule
+//! from `oxcast-media`) keeps it sane.
 
 use std::collections::HashMap;
 
@@ -129,52 +130,20 @@ impl ChatAuth for StaticAuth {
     }
 }
 
-/// Longest display name, in characters.
-pub const MAX_NAME_CHARS: usize = 32;
-
-/// Why a display name was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NameError {
-    #[error("name is empty")]
-    Empty,
-    #[error("name is longer than {MAX_NAME_CHARS} characters")]
-    TooLong,
-    #[error("name contains control characters")]
-    ControlChars,
-}
-
-/// Trims and validates a guest display name: 1..=32 characters, no control characters.
-pub fn validate_display_name(raw: &str) -> Result<String, NameError> {
-    let name = raw.trim();
-    if name.is_empty() {
-        return Err(NameError::Empty);
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(NameError::TooLong);
-    }
-    // Control characters, and bidi/format characters that can spoof other names.
-    if name.chars().any(|c| {
-        c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    }) {
-        return Err(NameError::ControlChars);
-    }
-    Ok(name.to_owned())
-}
+// The display-name rule is the product's, not the chat's: it lives in `oxcast-media` so the
+// store applies the same one to every name it keeps.
+pub use oxcast_media::display_name::{
+    DisplayNameError as NameError, MAX_DISPLAY_NAME_CHARS as MAX_NAME_CHARS, validate_display_name,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_are_trimmed_and_bounded() {
+    fn guest_names_follow_the_product_rule() {
         assert_eq!(validate_display_name("  Ann  ").unwrap(), "Ann");
-        assert_eq!(validate_display_name("Zoë 🎮").unwrap(), "Zoë 🎮");
-        assert_eq!(validate_display_name("   "), Err(NameError::Empty));
-        assert_eq!(validate_display_name(""), Err(NameError::Empty));
-        assert_eq!(validate_display_name(&"é".repeat(32)).unwrap().chars().count(), 32);
-        assert_eq!(validate_display_name(&"é".repeat(33)), Err(NameError::TooLong));
-        assert_eq!(validate_display_name("a\u{7}b"), Err(NameError::ControlChars));
-        assert_eq!(validate_display_name("a\nb"), Err(NameError::ControlChars));
+        assert_eq!(validate_display_name(&"é".repeat(MAX_NAME_CHARS + 1)), Err(NameError::TooLong));
         assert_eq!(validate_display_name("a\u{202e}b"), Err(NameError::ControlChars));
     }
 

@@ -2,8 +2,10 @@
 //! this node's presence, the background tasks, and carries out session commands.
 //!
 //! Background tasks (presence refresh, viewer-count pushes, Redis pub/sub) and every websocket
-//! connection run on one `TaskTracker` under one `CancellationToken`; [`ChatService::shutdown`]
-//! cancels them (sockets get a 1001 close) and waits for all of them.
+//! connection run on one `TaskTracker` under one `CancellationToken`. In the server those are the
+//! server's own ([`ChatService::start_on`]): its shutdown cancels the chat with everything else
+//! (sockets get a 1001 close) and waits for the chat's tasks with the rest. A chat started alone
+//! ([`ChatService::start`]) has its own, and [`ChatService::shutdown`] waits for them.
 
 use std::collections::HashMap;
 use std::collections::HashSet;
@@ -84,6 +86,8 @@ pub(crate) struct Inner {
     presence: Mutex<LocalPresence>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
+    /// Whether `tracker` is this chat's alone (then `shutdown` waits for it).
+    owns_tracker: bool,
 }
 
 /// The chat of this node. Cheap to clone.
@@ -111,16 +115,40 @@ pub(crate) enum JoinOutcome {
 }
 
 impl ChatService {
-    /// Validates the config, connects the backend and starts the background tasks.
+    /// Validates the config, connects the backend and starts the background tasks on a tracker
+    /// and token of the chat's own (a chat that runs alone, as in this crate's tests).
     pub async fn start(
         config: ChatConfig,
         auth: impl ChatAuth,
         rooms: impl RoomDirectory,
         backend: BackendChoice,
     ) -> Result<Self, ChatError> {
+        Self::start_with(config, auth, rooms, backend, CancellationToken::new(), TaskTracker::new(), true).await
+    }
+
+    /// Like [`ChatService::start`], but every task and connection runs on the server's `tracker`
+    /// and ends when `cancel` (the server's token or a child of it) is cancelled.
+    pub async fn start_on(
+        config: ChatConfig,
+        auth: impl ChatAuth,
+        rooms: impl RoomDirectory,
+        backend: BackendChoice,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Result<Self, ChatError> {
+        Self::start_with(config, auth, rooms, backend, cancel, tracker, false).await
+    }
+
+    async fn start_with(
+        config: ChatConfig,
+        auth: impl ChatAuth,
+        rooms: impl RoomDirectory,
+        backend: BackendChoice,
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+        owns_tracker: bool,
+    ) -> Result<Self, ChatError> {
         config.validate()?;
-        let cancel = CancellationToken::new();
-        let tracker = TaskTracker::new();
         let hub = RoomHub::new(config.room_buffer);
         let backend: Arc<dyn ChatBackend> = match backend {
             BackendChoice::InProcess => {
@@ -148,6 +176,7 @@ impl ChatService {
                 presence: Mutex::new(LocalPresence::default()),
                 cancel,
                 tracker,
+                owns_tracker,
             }),
         };
         service.inner.tracker.spawn(presence_refresh_loop(service.clone()));
@@ -178,11 +207,14 @@ impl ChatService {
         Ok(self.inner.backend.viewers(room).await?)
     }
 
-    /// Cancels every connection and background task and waits for them.
+    /// Cancels every connection and background task; waits for them when the chat has its own
+    /// tracker (on the server's, the server waits for them with its other tasks).
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
-        self.inner.tracker.close();
-        self.inner.tracker.wait().await;
+        if self.inner.owns_tracker {
+            self.inner.tracker.close();
+            self.inner.tracker.wait().await;
+        }
     }
 
     /// Joins `room` as `who`: subscribe (before reading history, so nothing falls in between),

@@ -1,7 +1,7 @@
 //! One stream's packager: the state behind a lock, plus a change signal for blocked requests.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -19,7 +19,7 @@ pub struct StreamPackager {
 
 impl StreamPackager {
     pub fn new(name: impl Into<String>, config: PackagerConfig) -> Self {
-        let first_msn = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+        let first_msn = oxcast_media::clock::since_epoch(SystemTime::now()).as_secs();
         Self::with_first_msn(name, config, first_msn)
     }
 

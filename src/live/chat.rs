@@ -13,16 +13,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use oxcast_api::{StreamStore, ViewerCount, ViewerCounts};
+use oxcast_api::{ViewerCount, ViewerCounts};
 use oxcast_chat::{ChatAuth, ChatAuthError, ChatService, Identity, Role, RoomDirectory, viewer_presence_key};
 use oxcast_ll_hls::{PackagerDirectory, PlaybackClient, StreamPackager};
+use oxcast_store::{ChatRole, Store};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::LiveRegistry;
 
 /// Chat identities from the store: a stream's key makes its owner, chat tokens make viewers or
 /// (in their stream's room) moderators, no token makes a guest.
 pub struct StoreChatAuth {
-    pub store: StreamStore,
+    pub store: Store,
 }
 
 impl ChatAuth for StoreChatAuth {
@@ -31,17 +34,22 @@ impl ChatAuth for StoreChatAuth {
         let token = token.map(str::to_owned);
         Box::pin(async move {
             let Some(token) = token else { return Ok(Identity::guest()) };
-            let unavailable = |e: oxcast_api::StoreError| ChatAuthError::Unavailable(e.to_string());
+            let unavailable = |e: oxcast_store::StoreError| ChatAuthError::Unavailable(e.to_string());
             if token.starts_with("sk_") {
-                let found = self.store.stream_for_key(&token).await.map_err(unavailable)?;
+                let found = self.store.streams().by_key(&token).await.map_err(unavailable)?;
                 return match found {
                     Some(s) if s.name == stream => Ok(Identity::new(format!("owner:{stream}"), stream, Role::Owner)),
                     _ => Err(ChatAuthError::InvalidToken),
                 };
             }
-            let holder =
-                self.store.chat_token(&token).await.map_err(unavailable)?.ok_or(ChatAuthError::InvalidToken)?;
-            let role = if holder.role == "moderator" && holder.stream.as_deref() == Some(stream.as_str()) {
+            let holder = self
+                .store
+                .chat_tokens()
+                .holder(&token)
+                .await
+                .map_err(unavailable)?
+                .ok_or(ChatAuthError::InvalidToken)?;
+            let role = if holder.role == ChatRole::Moderator && holder.stream.as_deref() == Some(stream.as_str()) {
                 Role::Moderator
             } else {
                 Role::Viewer
@@ -53,12 +61,12 @@ impl ChatAuth for StoreChatAuth {
 
 /// Every stream in the store has a chat room, live or not.
 pub struct StoreRooms {
-    pub store: StreamStore,
+    pub store: Store,
 }
 
 impl RoomDirectory for StoreRooms {
     fn room_exists<'a>(&'a self, stream: &'a str) -> BoxFuture<'a, bool> {
-        Box::pin(async move { self.store.exists(stream).await.unwrap_or(false) })
+        Box::pin(async move { self.store.streams().exists(stream).await.unwrap_or(false) })
     }
 }
 
@@ -88,15 +96,18 @@ pub struct PlaybackPresence {
     chat: ChatService,
     refresh: Duration,
     last: Mutex<HashMap<(String, String), Instant>>,
+    /// The server's: each touch is a tracked task that gives up at shutdown.
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
 }
 
 /// Entries kept before old ones are swept (bounds memory under many short sessions).
 const MAX_TRACKED: usize = 100_000;
 
 impl PlaybackPresence {
-    pub fn new(chat: ChatService) -> Arc<Self> {
+    pub fn new(chat: ChatService, tracker: TaskTracker, shutdown: CancellationToken) -> Arc<Self> {
         let refresh = chat.config().presence_ttl / 3;
-        Arc::new(Self { chat, refresh, last: Mutex::default() })
+        Arc::new(Self { chat, refresh, last: Mutex::default(), tracker, shutdown })
     }
 
     fn key(client: &PlaybackClient<'_>) -> String {
@@ -126,9 +137,15 @@ impl PlaybackPresence {
         }
         let chat = self.chat.clone();
         let stream = stream.to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = chat.presence_touch(&stream, &key).await {
-                tracing::debug!(stream, error = %e, "playback presence not recorded");
+        let shutdown = self.shutdown.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                touched = chat.presence_touch(&stream, &key) => {
+                    if let Err(e) = touched {
+                        tracing::debug!(stream, error = %e, "playback presence not recorded");
+                    }
+                }
             }
         });
     }

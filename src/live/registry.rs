@@ -12,13 +12,15 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use oxcast_api::{KeyedStream, LiveStatus, LiveView, RenditionStatus, StreamStore};
+use oxcast_api::{LiveStatus, LiveView, RenditionStatus};
 use oxcast_ingest::{Admission, Protocol, PublishAuthority, PublishGrant, PublishRejected, PublishRequest};
 use oxcast_ll_hls::state::Phase;
 use oxcast_ll_hls::{PackagerConfig, PackagerDirectory, StreamPackager, TrackKind};
 use oxcast_media::{HubStats, hub};
+use oxcast_store::{KeyedStream, Store};
 use oxcast_transcode::{Ladder, LiveSession, LiveSessionConfig, SegmenterConfig, spawn_live_session};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::sink::PackagerSink;
 use super::stats::Recent;
@@ -75,6 +77,9 @@ pub(crate) struct LiveStream {
     inner: Mutex<StreamInner>,
     grace: Duration,
     runtime: tokio::runtime::Handle,
+    /// The server's tracker and token: the grace timer is one of its tasks and ends at shutdown.
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
 }
 
 impl LiveStream {
@@ -98,26 +103,36 @@ impl LiveStream {
         self.packager.interrupt();
         tracing::info!(stream = %self.name, grace = ?self.grace, "stream offline; waiting for the publisher to return");
         let stream = self.clone();
-        self.runtime.spawn(async move {
-            tokio::time::sleep(stream.grace).await;
-            if stream.lock().generation == generation {
-                stream.packager.end();
-                tracing::info!(stream = %stream.name, "stream ended");
-            }
-        });
+        self.tracker.spawn_on(
+            async move {
+                tokio::select! {
+                    // Shutdown ends every stream itself (`LiveRegistry::end_all`).
+                    () = stream.shutdown.cancelled() => {}
+                    () = tokio::time::sleep(stream.grace) => {
+                        if stream.lock().generation == generation {
+                            stream.packager.end();
+                            tracing::info!(stream = %stream.name, "stream ended");
+                        }
+                    }
+                }
+            },
+            &self.runtime,
+        );
     }
 }
 
 pub struct LiveRegistry {
-    store: StreamStore,
+    store: Store,
     settings: LiveSettings,
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
     shutdown: CancellationToken,
+    tracker: TaskTracker,
 }
 
 impl LiveRegistry {
-    pub fn new(store: StreamStore, settings: LiveSettings, shutdown: CancellationToken) -> Arc<Self> {
-        Arc::new(Self { store, settings, streams: Mutex::new(HashMap::new()), shutdown })
+    /// `shutdown` and `tracker` are the server's: timers the registry starts are tracked tasks.
+    pub fn new(store: Store, settings: LiveSettings, shutdown: CancellationToken, tracker: TaskTracker) -> Arc<Self> {
+        Arc::new(Self { store, settings, streams: Mutex::new(HashMap::new()), shutdown, tracker })
     }
 
     fn streams(&self) -> MutexGuard<'_, HashMap<String, Arc<LiveStream>>> {
@@ -141,6 +156,8 @@ impl LiveRegistry {
                     inner: Mutex::new(StreamInner::default()),
                     grace: settings.offline_grace,
                     runtime: tokio::runtime::Handle::current(),
+                    tracker: self.tracker.clone(),
+                    shutdown: self.shutdown.clone(),
                 })
             })
             .clone()
@@ -148,7 +165,7 @@ impl LiveRegistry {
 
     /// The stream `request`'s key unlocks, if it matches the stream the publisher named.
     async fn lookup(&self, request: &PublishRequest) -> Result<KeyedStream, PublishRejected> {
-        let found = match self.store.stream_for_key(&request.stream_key).await {
+        let found = match self.store.streams().by_key(&request.stream_key).await {
             Ok(Some(found)) => found,
             Ok(None) => return Err(PublishRejected::InvalidKey),
             Err(e) => {
@@ -225,8 +242,10 @@ impl LiveRegistry {
     }
 
     /// Ends every stream (EXT-X-ENDLIST) and waits for the session threads: for shutdown.
-    pub fn end_all(&self) {
+    /// Returns the streams whose playlist is now ended, by name.
+    pub fn end_all(&self) -> Vec<String> {
         let streams: Vec<Arc<LiveStream>> = self.streams().values().cloned().collect();
+        let mut ended = Vec::new();
         for stream in streams {
             let thread = {
                 let mut inner = stream.lock();
@@ -240,7 +259,12 @@ impl LiveRegistry {
                 thread.join();
             }
             stream.packager.end();
+            if stream.packager.with_state(|state| state.phase == Phase::Ended) {
+                ended.push(stream.name.clone());
+            }
         }
+        ended.sort();
+        ended
     }
 }
 

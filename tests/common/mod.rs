@@ -23,6 +23,31 @@ pub struct Server {
     pub default_key: String,
     pub data_dir: tempfile::TempDir,
     pub log: Arc<Mutex<String>>,
+    /// `OXCAST_DATABASE_URL` of this server (and of the CLI run beside it); `None`: SQLite in
+    /// `data_dir`.
+    pub database_url: Option<String>,
+    /// Keeps a PostgreSQL test database alive as long as the server.
+    _database: Option<oxcast_store::TestDatabase>,
+}
+
+/// The database an end-to-end test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// The embedded default: an SQLite file in the data directory.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server (`OXCAST_TEST_DATABASE_URL`).
+    Postgres,
+}
+
+/// A fresh PostgreSQL database, made on a thread of its own so that sync and async tests alike
+/// can ask for one.
+pub fn postgres_test_database() -> oxcast_store::TestDatabase {
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(oxcast_store::TestDatabase::postgres())
+    })
+    .join()
+    .expect("creating a test database")
 }
 
 impl Server {
@@ -32,6 +57,13 @@ impl Server {
     }
 
     pub fn start_with(env: &[(&str, &str)]) -> Server {
+        Self::start_on(Db::Sqlite, env)
+    }
+
+    /// Starts `oxcast serve` on the given database.
+    pub fn start_on(db: Db, env: &[(&str, &str)]) -> Server {
+        let database = (db == Db::Postgres).then(postgres_test_database);
+        let database_url = database.as_ref().map(|d| d.url().to_owned());
         let data_dir = tempfile::tempdir().expect("tempdir");
         let srt_port = free_udp_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxcast"));
@@ -45,6 +77,9 @@ impl Server {
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(url) = &database_url {
+            cmd.env("OXCAST_DATABASE_URL", url);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -89,12 +124,27 @@ impl Server {
             default_key: key.unwrap(),
             data_dir,
             log,
+            database_url,
+            _database: database,
         }
+    }
+
+    /// Creates a stream through the CLI, on this server's database while it runs; returns its
+    /// key (the last line of output).
+    pub fn cli_create_stream(&self, name: &str) -> String {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxcast"));
+        cmd.args(["stream", "create", name, "--data-dir"]).arg(self.data_dir.path());
+        if let Some(url) = &self.database_url {
+            cmd.env("OXCAST_DATABASE_URL", url);
+        }
+        let out = cmd.output().expect("run oxcast stream create");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf8").lines().last().expect("a line").trim().to_owned()
     }
 
     /// ffmpeg's SRT URL publishing to the stream with `key` (latency in microseconds there).
     pub fn srt_url(&self, key: &str, extra_query: &str) -> String {
-        format!("{}?streamid=#!::r={key},m=publish&latency=120000{extra_query}", self.srt)
+        format!("{}&latency=120000{extra_query}", oxcast_ingest::srt::publish_url(&self.srt, key))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -406,15 +456,4 @@ pub fn write_file(dir: &Path, name: &str, chunks: &[Vec<u8>]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, chunks.concat()).expect("write");
     path
-}
-
-/// Creates a stream through the CLI; returns its key (the last line of output).
-pub fn cli_create_stream(data_dir: &Path, name: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_oxcast"))
-        .args(["stream", "create", name, "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .expect("run oxcast stream create");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf8").lines().last().expect("a line").trim().to_owned()
 }

@@ -10,7 +10,7 @@
 pub mod memory;
 pub mod redis;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
@@ -106,5 +106,5 @@ pub trait ChatBackend: Send + Sync + 'static {
 
 /// Wall-clock unix milliseconds.
 pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+    oxcast_media::clock::unix_millis()
 }

@@ -8,4 +8,12 @@ pub mod flv;
 mod server;
 
 pub use connection::RtmpError;
+
+/// The RTMP application publishers connect to; the stream key is the stream name within it.
+pub const APP: &str = "live";
+
+/// What OBS's Server field takes for RTMP, e.g. `rtmp://example.org:1935/live`.
+pub fn server_url(host: &str, port: u16) -> String {
+    format!("rtmp://{host}:{port}/{APP}")
+}
 pub use server::{RtmpConfig, run};

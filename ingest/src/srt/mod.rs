@@ -9,3 +9,4 @@ mod session;
 pub mod stream_id;
 
 pub use server::{SrtConfig, SrtServer};
+pub use stream_id::publish_url;

@@ -20,6 +20,17 @@ pub enum StreamIdError {
     Malformed(String),
 }
 
+/// The `streamid` OBS and ffmpeg send to publish with `key` (the form [`publish_key`] reads).
+pub fn publish_stream_id(key: &str) -> String {
+    format!("#!::r={key},m=publish")
+}
+
+/// What OBS's Server field takes for SRT: the listener URL (`srt://HOST:PORT`) plus the
+/// `streamid` carrying the key, unencoded (ffmpeg and OBS send a percent-encoded one as is).
+pub fn publish_url(listener: &str, key: &str) -> String {
+    format!("{listener}?streamid={}", publish_stream_id(key))
+}
+
 /// The stream key a publisher presented in its `streamid`.
 pub fn publish_key(stream_id: Option<&str>) -> Result<String, StreamIdError> {
     let stream_id = stream_id.map(str::trim).filter(|s| !s.is_empty()).ok_or(StreamIdError::Missing)?;
@@ -74,5 +85,13 @@ mod tests {
         assert_eq!(publish_key(Some("#!::r=k,m=request")), Err(StreamIdError::NotPublish("request".into())));
         assert_eq!(publish_key(Some("#!::r=k,t=file")), Err(StreamIdError::NotStream("file".into())));
         assert_eq!(publish_key(Some("#!::r=k,garbage")), Err(StreamIdError::Malformed("garbage".into())));
+    }
+
+    #[test]
+    fn built_urls_carry_a_stream_id_that_parses_back() {
+        let url = publish_url("srt://example.org:8890", "sk_abc");
+        assert_eq!(url, "srt://example.org:8890?streamid=#!::r=sk_abc,m=publish");
+        let stream_id = url.split_once("streamid=").map(|(_, id)| id);
+        assert_eq!(publish_key(stream_id).unwrap(), "sk_abc");
     }
 }

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tower_http::cors::{Any, CorsLayer};
 
+use super::paths;
 use super::service::{WhipError, WhipService};
 
 /// SDP offers are a few KiB; anything near this is not one.
@@ -28,8 +29,8 @@ impl WhipService {
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH])
             .expose_headers([header::LOCATION, header::ETAG, header::LINK]);
         Router::new()
-            .route("/whip/{name}", post(offer))
-            .route("/whip/{name}/{id}", axum::routing::delete(delete).patch(no_trickle))
+            .route(paths::ENDPOINT_ROUTE, post(offer))
+            .route(paths::SESSION_ROUTE, axum::routing::delete(delete).patch(no_trickle))
             .layer(DefaultBodyLimit::max(MAX_OFFER_BYTES))
             .layer(cors)
             .with_state(self)
@@ -70,7 +71,7 @@ async fn offer(
     let remote = connect.map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0.0);
     match service.offer(&name, key, sdp, remote).await {
         Ok(answer) => {
-            let location = format!("/whip/{name}/{}", answer.session_id);
+            let location = paths::session_path(&name, &answer.session_id);
             let mut response = (StatusCode::CREATED, answer.sdp).into_response();
             let h = response.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
