@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-# Backends used by later suites (chat over Redis, PostgreSQL storage); harmless until then.
+# The real servers behind the chat's Redis backend and the store's PostgreSQL dialect: each test
+# makes its own database (or key prefix) there, so tests run in parallel against one server.
 export OXCAST_TEST_REDIS_URL="${OXCAST_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export OXCAST_TEST_DATABASE_URL="${OXCAST_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+scripts/services.sh
 # ffmpeg 9 with a WHIP muxer (installed by setup.sh --test), for the WHIP tests.
 venv="${OXCAST_PY_VENV:-$HOME/.cache/oxcast-py}"
 OXCAST_TEST_WHIP_FFMPEG="${OXCAST_TEST_WHIP_FFMPEG:-$("$venv/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')}"

@@ -1,3 +1,5 @@
+//! The crate's one error type: what failed while building or running a GStreamer pipeline.
+
 use thiserror::Error;
 
 #[derive(Debug, Error)]

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Makes sure the PostgreSQL and Redis servers the tests use are up:
+#   OXCAST_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
+#   OXCAST_TEST_REDIS_URL    (default redis://127.0.0.1:6379)
+# A server that answers is used as it is. A local one that stopped is started again. On a machine
+# that has neither server package, both are installed from Debian, and the new PostgreSQL cluster
+# is told to trust loopback connections (a throwaway test server; never done to an existing one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+db_url="${OXCAST_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+redis_url="${OXCAST_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+
+pg_up() { pg_isready -q -d "$db_url" 2>/dev/null; }
+redis_up() { redis-cli -u "$redis_url" ping 2>/dev/null | grep -q PONG; }
+
+install() {
+  for attempt in $(seq 1 30); do
+    if $sudo apt-get update -qq; then break; fi
+    echo "services: apt-get update failed (attempt $attempt), retrying in 10 s" >&2
+    sleep 10
+  done
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@"
+}
+
+if ! pg_up; then
+  fresh=0
+  if ! command -v pg_ctlcluster >/dev/null; then
+    echo "services: installing PostgreSQL for the tests"
+    install postgresql postgresql-client
+    fresh=1
+  fi
+  version="$(ls /etc/postgresql | sort -V | tail -1)"
+  if ((fresh)); then
+    hba="/etc/postgresql/$version/main/pg_hba.conf"
+    $sudo sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  fi
+  echo "services: starting PostgreSQL $version"
+  $sudo pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  if ((fresh)); then
+    $sudo -u postgres psql -q -c "CREATE DATABASE test" 2>/dev/null || true
+  fi
+fi
+pg_up || { echo "services: no PostgreSQL answers at OXCAST_TEST_DATABASE_URL=${db_url%%@*}@...; start one or point the variable at one" >&2; exit 1; }
+
+if ! redis_up; then
+  command -v redis-server >/dev/null || { echo "services: installing Redis for the tests"; install redis-server redis-tools; }
+  echo "services: starting Redis"
+  $sudo mkdir -p /var/lib/redis /var/log/redis
+  $sudo redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 30); do redis_up && break; sleep 1; done
+fi
+redis_up || { echo "services: no Redis answers at OXCAST_TEST_REDIS_URL=$redis_url; start one or point the variable at one" >&2; exit 1; }
