@@ -16,6 +16,7 @@ mod pipeline;
 mod pump;
 mod rung;
 pub mod segmenter;
+mod track_timing;
 
 use std::sync::OnceLock;
 
