@@ -14,6 +14,7 @@ mod opus_to_aac;
 mod output;
 mod pipeline;
 mod pump;
+mod renditions;
 mod rung;
 pub mod segmenter;
 mod track_timing;

@@ -10,8 +10,8 @@
 //! drops to passthrough; after repeated failures it stops packaging. Each step is logged and
 //! reported through `CmafSink::pipeline_failed`.
 //!
-//! What a frame's timestamps become is `track_timing`'s arithmetic, where it splits is the
-//! `segmenter`'s.
+//! This file is the orchestration only: what a frame's timestamps become is `track_timing`'s
+//! arithmetic, what a session announces is `renditions`', where it splits is the `segmenter`'s.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -22,8 +22,9 @@ use oxcast_media::{AudioConfig, Frame, HubEvent, MediaKind, Subscriber, TrackCon
 use crate::deliver::Timeline;
 use crate::ladder::{Ladder, PlannedRung};
 use crate::opus_to_aac::OpusToAac;
-use crate::output::{CmafSink, RenditionInfo};
-use crate::pipeline::{AUDIO_RENDITION, KeyframeLog, LivePipeline, Outputs, PipelineSpec, VIDEO_RENDITION};
+use crate::output::CmafSink;
+use crate::pipeline::{KeyframeLog, LivePipeline, Outputs, PipelineSpec};
+use crate::renditions::session_renditions;
 use crate::segmenter::{Segmenter, SegmenterConfig, Split};
 use crate::track_timing::{self, TrackTiming};
 
@@ -266,35 +267,7 @@ impl Pump {
             return false;
         };
         let rungs = self.planned_rungs(&video);
-        let mut renditions = vec![RenditionInfo {
-            id: VIDEO_RENDITION.into(),
-            kind: MediaKind::Video,
-            codecs: video.rfc6381_codec().unwrap_or_else(|| "avc1".into()),
-            bitrate: None,
-            channels: None,
-        }];
-        renditions.extend(rungs.iter().map(|r| RenditionInfo {
-            id: r.name.clone(),
-            kind: MediaKind::Video,
-            // Replaced by the encoder's real SPS when its init segment arrives.
-            codecs: "avc1.640028".into(),
-            bitrate: Some(u64::from(r.bitrate_kbps) * 1000),
-            channels: None,
-        }));
-        if let Some(audio) = &self.audio {
-            renditions.push(RenditionInfo {
-                id: AUDIO_RENDITION.into(),
-                kind: MediaKind::Audio,
-                // Opus is re-encoded to AAC by the pipeline.
-                codecs: if audio.codec == oxcast_media::Codec::Opus {
-                    "mp4a.40.2".into()
-                } else {
-                    audio.rfc6381_codec()
-                },
-                bitrate: None,
-                channels: Some(audio.channels),
-            });
-        }
+        let renditions = session_renditions(&video, &rungs, &self.config.ladder.preset, self.audio.as_ref());
         let timeline = Arc::new(Timeline::new(
             frame.received_at,
             track_timing::composition_offset(frame.dts.as_nanos(), frame.pts.as_nanos()),
