@@ -58,6 +58,7 @@ scenarios! {
         wrong_version_and_commands_before_hello,
         moderation_delete_timeout_ban_unban_and_forbidden,
         slow_mode_limits_viewers_not_moderators,
+        slow_mode_changes_count_from_the_last_post,
         viewers_are_counted_once_per_key_and_pushed,
         shutdown_closes_sockets_and_returns,
     ],
@@ -350,6 +351,52 @@ async fn slow_mode_limits_viewers_not_moderators(backend: BackendChoice) {
     v.until(|f| *f == ServerFrame::SlowMode { seconds: 0 }).await;
     v.say("third").await;
     v.until_text("third").await;
+    finish(n, &backend, &room).await;
+}
+
+/// Sends `text` and waits for it to come back; fails at once if an error comes back instead.
+async fn posted(c: &mut Client, text: &str) {
+    c.say(text).await;
+    match c.until(|f| matches!(f, ServerFrame::Message(m) if m.text == text) || error_code(f).is_some()).await {
+        ServerFrame::Message(_) => {}
+        refused => panic!("{text:?} refused: {refused:?}"),
+    }
+}
+
+async fn slow_mode_changes_count_from_the_last_post(backend: BackendChoice) {
+    let n = node(&backend, relaxed()).await;
+    let room = unique_room();
+    let (mut m, _) = Client::joined(&n.url(&room, Some("mod")), None).await;
+    let (mut v, _) = Client::joined(&n.url(&room, Some("viewer")), None).await;
+    let set_slow_mode = |seconds: u32| serde_json::json!({"type": "slow_mode", "seconds": seconds}).to_string();
+
+    // Turned off and on again: nobody's earlier post counts any more.
+    m.raw(&set_slow_mode(30)).await;
+    v.until(|f| *f == ServerFrame::SlowMode { seconds: 30 }).await;
+    posted(&mut v, "before off").await;
+    m.raw(&set_slow_mode(0)).await;
+    v.until(|f| *f == ServerFrame::SlowMode { seconds: 0 }).await;
+    m.raw(&set_slow_mode(30)).await;
+    v.until(|f| *f == ServerFrame::SlowMode { seconds: 30 }).await;
+    posted(&mut v, "after on").await;
+
+    // Shortened: the new interval counts from the last post.
+    m.raw(&set_slow_mode(1)).await;
+    v.until(|f| *f == ServerFrame::SlowMode { seconds: 1 }).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    posted(&mut v, "after a second").await;
+
+    // Lengthened: likewise.
+    m.raw(&set_slow_mode(60)).await;
+    v.until(|f| *f == ServerFrame::SlowMode { seconds: 60 }).await;
+    v.say("too soon").await;
+    match v.next().await {
+        ServerFrame::Error { code: ErrorCode::SlowMode, message, retry_after_ms: Some(ms) } => {
+            assert!(ms > 55_000 && ms <= 60_000, "{ms}");
+            assert_eq!(message, "slow mode: one message every 60 s");
+        }
+        other => panic!("{other:?}"),
+    }
     finish(n, &backend, &room).await;
 }
 

@@ -6,7 +6,8 @@
 //! - `oxcast:chat:{room}:seq` — message id counter.
 //! - `oxcast:chat:{room}:bans` / `:owners` — sets of user ids.
 //! - `oxcast:chat:{room}:timeout:{user}` — exists while the user is timed out (TTL = timeout).
-//! - `oxcast:chat:{room}:slow` — slow-mode seconds; `:last:{user}` — TTL = slow-mode interval.
+//! - `oxcast:chat:{room}:slow` — slow-mode seconds; `:slow_last` — hash user → unix ms of their
+//!   last post under slow mode (deleted when slow mode is turned off).
 //! - `oxcast:chat:{room}:rate:{user}` — per-user token bucket (hash, expires when idle).
 //! - `oxcast:presence:{room}` — sorted set viewer key → expiry (unix ms); `…:peak` — the peak.
 //!
@@ -151,12 +152,14 @@ pub(super) async fn set_timeout(
     publish(&mut conn, room, &ServerFrame::UserTimedOut { user: user.to_owned(), until }).await
 }
 
+/// Sets the interval (the users' last posts are kept: a new interval counts from them); 0 turns
+/// slow mode off and forgets the last posts, as `RoomRules::set_slow_mode` does.
 pub(super) async fn set_slow_mode(mut conn: ConnectionManager, room: &str, seconds: u32) -> Result<(), BackendError> {
     let k = key(room, "slow");
     if seconds > 0 {
         let _: () = conn.set(k, seconds).await?;
     } else {
-        let _: i64 = conn.del(k).await?;
+        let _: i64 = conn.del(&[k, key(room, "slow_last")]).await?;
     }
     publish(&mut conn, room, &ServerFrame::SlowMode { seconds }).await
 }

@@ -7,7 +7,8 @@
 //!
 //! A post is decided in one Lua script (ban, timeout, slow mode, user rate, id allocation) so
 //! concurrent nodes cannot both let a user through; the script uses Redis' clock for the
-//! rate limiter so node clocks do not matter there. Its rules are `moderation::RoomRules`'.
+//! rate limiter so node clocks do not matter there. Its rules are `moderation::RoomRules`', and
+//! the chat scenario tests (`tests/scenarios.rs`) run on both backends so that they stay so.
 //! Commands go through a `ConnectionManager`, which reconnects by itself; pub/sub reconnects
 //! with backoff and re-subscribes every room this node still has sockets in. Events published
 //! while Redis is down are lost (clients see `unavailable` errors for their own actions);

@@ -14,8 +14,8 @@ use redis::aio::ConnectionManager;
 use super::commands::{ROOM_DATA_TTL_SECS, key, presence_key};
 use crate::backend::{BackendError, unix_ms};
 use crate::identity::Role;
-use crate::moderation::Refusal;
-use crate::protocol::{ErrorCode, UserInfo, Viewers};
+use crate::moderation::{MAX_TRACKED_USERS, Refusal};
+use crate::protocol::{UserInfo, Viewers};
 use crate::rate_limit::RateSpec;
 
 /// What `post.lua` decided.
@@ -50,12 +50,12 @@ impl Scripts {
         user_rate: RateSpec,
     ) -> Result<PostDecision, BackendError> {
         let period_ms = u64::try_from(user_rate.period.as_millis()).unwrap_or(u64::MAX);
-        let (status, value, now_ms): (String, u64, u64) = self
+        let (status, value, now_ms, slow_mode): (String, u64, u64, u32) = self
             .post
             .key(key(room, "bans"))
             .key(key(room, &format!("timeout:{}", user.id)))
             .key(key(room, "slow"))
-            .key(key(room, &format!("last:{}", user.id)))
+            .key(key(room, "slow_last"))
             .key(key(room, &format!("rate:{}", user.id)))
             .key(key(room, "seq"))
             .arg(&user.id)
@@ -64,17 +64,16 @@ impl Scripts {
             .arg(user_rate.burst)
             .arg(period_ms)
             .arg(ROOM_DATA_TTL_SECS)
+            .arg(MAX_TRACKED_USERS)
             .invoke_async(conn)
             .await?;
         let wait = Duration::from_millis(value);
         let refusal = match status.as_str() {
             "ok" => return Ok(PostDecision::Allowed { id: value, now_ms }),
-            "banned" => Refusal::new(ErrorCode::Banned, "you are banned from this chat"),
-            "timed_out" => Refusal::new(ErrorCode::TimedOut, "you are timed out").retry_after(wait),
-            "slow_mode" => Refusal::new(ErrorCode::SlowMode, "slow mode is on").retry_after(wait),
-            "rate_limited" => {
-                Refusal::new(ErrorCode::RateLimited, "you are sending messages too fast").retry_after(wait)
-            }
+            "banned" => Refusal::banned(),
+            "timed_out" => Refusal::timed_out(wait),
+            "slow_mode" => Refusal::slow_mode(slow_mode, wait),
+            "rate_limited" => Refusal::user_rate_limited(wait),
             other => return Err(BackendError::Corrupt(format!("post script said {other}"))),
         };
         Ok(PostDecision::Refused(refusal))
@@ -92,5 +91,62 @@ impl Scripts {
             .invoke_async(&mut conn)
             .await?;
         Ok(Viewers { current, peak })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use redis::AsyncCommands;
+
+    use super::*;
+
+    /// `post.lua` against the test Redis (`OXCAST_TEST_REDIS_URL`), with a tiny slot limit.
+    #[tokio::test]
+    async fn post_script_forgets_expired_slow_mode_slots_when_full() {
+        let url = std::env::var("OXCAST_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let mut conn = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let room = format!("t-script-{:016x}", rand::random::<u64>());
+        let script = Script::new(include_str!("post.lua"));
+        let post = |user: &str| {
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(key(&room, "bans"))
+                .key(key(&room, &format!("timeout:{user}")))
+                .key(key(&room, "slow"))
+                .key(key(&room, "slow_last"))
+                .key(key(&room, &format!("rate:{user}")))
+                .key(key(&room, "seq"))
+                .arg(user)
+                .arg("0")
+                .arg("0")
+                .arg(100)
+                .arg(1000)
+                .arg(60)
+                .arg(3);
+            invocation
+        };
+        let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+        let now = secs * 1000 + micros / 1000;
+        let slots = key(&room, "slow_last");
+        let _: () = conn.set(key(&room, "slow"), 1).await.unwrap();
+        let _: () =
+            conn.hset_multiple(&slots, &[("old-1", now - 5000), ("old-2", now - 5000), ("fresh", now)]).await.unwrap();
+
+        // Three slots kept: the expired ones go before the fourth is added.
+        let (status, id, _, slow): (String, u64, u64, u32) = post("u").invoke_async(&mut conn).await.unwrap();
+        assert_eq!((status.as_str(), id, slow), ("ok", 1, 1));
+        let mut kept: Vec<String> = conn.hkeys(&slots).await.unwrap();
+        kept.sort();
+        assert_eq!(kept, ["fresh", "u"]);
+        // A kept slot still refuses, with the interval in force.
+        let (status, wait, _, slow): (String, u64, u64, u32) = post("fresh").invoke_async(&mut conn).await.unwrap();
+        assert_eq!((status.as_str(), slow), ("slow_mode", 1));
+        assert!(wait > 0 && wait <= 1000, "{wait}");
+
+        let keys: Vec<String> =
+            redis::cmd("KEYS").arg(format!("oxcast:chat:{room}*")).query_async(&mut conn).await.unwrap();
+        let _: () = conn.del(keys).await.unwrap();
     }
 }
