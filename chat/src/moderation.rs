@@ -5,7 +5,8 @@
 //! non-moderators. [`RoomRules`] is the per-room state the in-process backend keeps (bans,
 //! timeouts, slow mode, per-user buckets); the Redis backend keeps the same state in Redis keys
 //! and applies the same checks in the same order (ban, timeout, slow mode, user rate) in a Lua
-//! script, so the rules here are the reference for both.
+//! script, so the rules here are the reference for both (`tests/scenarios.rs` runs every chat
+//! scenario on both backends). The refusals' texts are shared too ([`Refusal::banned`] etc.).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -32,6 +33,23 @@ impl Refusal {
     pub fn retry_after(mut self, d: Duration) -> Self {
         self.retry_after = Some(d);
         self
+    }
+
+    /// The post refusals of both backends (so the texts cannot differ between them either).
+    pub fn banned() -> Self {
+        Self::new(ErrorCode::Banned, "you are banned from this chat")
+    }
+
+    pub fn timed_out(wait: Duration) -> Self {
+        Self::new(ErrorCode::TimedOut, "you are timed out").retry_after(wait)
+    }
+
+    pub fn slow_mode(seconds: u32, wait: Duration) -> Self {
+        Self::new(ErrorCode::SlowMode, format!("slow mode: one message every {seconds} s")).retry_after(wait)
+    }
+
+    pub fn user_rate_limited(wait: Duration) -> Self {
+        Self::new(ErrorCode::RateLimited, "you are sending messages too fast").retry_after(wait)
     }
 
     pub fn to_frame(&self) -> ServerFrame {
@@ -85,8 +103,8 @@ pub fn check_slow_mode_secs(seconds: u32, max: u32) -> Result<(), Refusal> {
     }
 }
 
-/// Buckets kept before idle (full) ones are forgotten.
-const MAX_TRACKED_USERS: usize = 4096;
+/// Buckets (and slow-mode slots) kept before idle (full, expired) ones are forgotten.
+pub(crate) const MAX_TRACKED_USERS: usize = 4096;
 
 /// Per-room moderation and posting state of the in-process backend.
 #[derive(Debug, Default)]
@@ -142,6 +160,8 @@ impl RoomRules {
         self.slow_mode
     }
 
+    /// The interval in force counts from each user's last post, so a change applies at once;
+    /// 0 turns slow mode off and forgets the last posts.
     pub fn set_slow_mode(&mut self, seconds: u32) {
         self.slow_mode = seconds;
         if seconds == 0 {
@@ -160,31 +180,24 @@ impl RoomRules {
         now_ms: u64,
     ) -> Result<(), Refusal> {
         if self.is_banned(user, role) {
-            return Err(Refusal::new(ErrorCode::Banned, "you are banned from this chat"));
+            return Err(Refusal::banned());
         }
         if let Some(until) = self.timed_out_until(user, role, now_ms) {
-            return Err(Refusal::new(ErrorCode::TimedOut, "you are timed out")
-                .retry_after(Duration::from_millis(until - now_ms)));
+            return Err(Refusal::timed_out(Duration::from_millis(until - now_ms)));
         }
         let slow = Duration::from_secs(u64::from(self.slow_mode));
         let slow_applies = self.slow_mode > 0 && !role.can_moderate();
         if slow_applies && let Some(last) = self.last_post.get(user) {
             let next = *last + slow;
             if next > now {
-                return Err(Refusal::new(
-                    ErrorCode::SlowMode,
-                    format!("slow mode: one message every {} s", self.slow_mode),
-                )
-                .retry_after(next - now));
+                return Err(Refusal::slow_mode(self.slow_mode, next - now));
             }
         }
         if self.buckets.len() >= MAX_TRACKED_USERS {
             self.buckets.retain(|_, b| !b.is_full(now));
         }
         let bucket = self.buckets.entry(user.to_owned()).or_insert_with(|| TokenBucket::new(user_rate, now));
-        bucket.try_take(now).map_err(|wait| {
-            Refusal::new(ErrorCode::RateLimited, "you are sending messages too fast").retry_after(wait)
-        })?;
+        bucket.try_take(now).map_err(Refusal::user_rate_limited)?;
         if slow_applies {
             if self.last_post.len() >= MAX_TRACKED_USERS {
                 self.last_post.retain(|_, t| *t + slow > now);

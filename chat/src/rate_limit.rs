@@ -3,7 +3,7 @@
 //! A bucket holds up to `burst` tokens and refills `burst` tokens per `period`, continuously.
 //! Time comes from `tokio::time::Instant`, so tests drive it with a paused clock. The Redis
 //! backend implements the same arithmetic in a Lua script so that a user's budget is shared
-//! across nodes (see `backend/redis.rs`).
+//! across nodes (see `backend/redis/post.lua`).
 
 use std::time::Duration;
 

@@ -3,11 +3,20 @@
 //! Every ingest protocol delivers the SPS (in the AVC decoder record), but not all of them say the
 //! picture size elsewhere; the ladder must know it before the first frame is decoded.
 
+/// `profile_idc` of the High profile (ISO 14496-10 A.2.4).
+pub const PROFILE_HIGH: u8 = 100;
+
 /// RFC 6381 codec string ("avc1.64001f") from an AVCDecoderConfigurationRecord's profile,
 /// compatibility and level bytes.
 pub fn avc_codec_string(avcc: &[u8]) -> Option<String> {
     let b = avcc.get(1..4)?;
-    Some(format!("avc1.{:02x}{:02x}{:02x}", b[0], b[1], b[2]))
+    Some(avc1_codec(b[0], b[1], b[2]))
+}
+
+/// RFC 6381 codec string for `avc1` from the SPS's `profile_idc`, constraint flags byte and
+/// `level_idc` (the same three bytes an AVCDecoderConfigurationRecord repeats).
+pub fn avc1_codec(profile_idc: u8, constraint_flags: u8, level_idc: u8) -> String {
+    format!("avc1.{profile_idc:02x}{constraint_flags:02x}{level_idc:02x}")
 }
 
 /// Coded picture size after cropping, from an AVCDecoderConfigurationRecord's first SPS.
@@ -170,6 +179,18 @@ mod tests {
         for (sps, size) in cases {
             assert_eq!(sps_dimensions(&hex(sps)), Some(size), "{sps}");
         }
+    }
+
+    #[test]
+    fn avc1_codec_strings_are_hex_of_profile_flags_level() {
+        assert_eq!(avc1_codec(PROFILE_HIGH, 0, 31), "avc1.64001f");
+        assert_eq!(avc1_codec(77, 0x40, 30), "avc1.4d401e");
+        assert_eq!(avc1_codec(66, 0xc0, 9), "avc1.42c009");
+        let sps = hex("67640028acd940780227e5c044000003000400000300f03c60c658");
+        let mut avcc = vec![1, sps[1], sps[2], sps[3], 0xff, 0xe1, 0, sps.len() as u8];
+        avcc.extend(&sps);
+        assert_eq!(avc_codec_string(&avcc).as_deref(), Some("avc1.640028"));
+        assert_eq!(avc_codec_string(&avcc[..3]), None);
     }
 
     #[test]

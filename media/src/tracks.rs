@@ -61,14 +61,37 @@ impl AudioConfig {
         Some(Self { codec: Codec::Aac, specific_config: asc, sample_rate, channels })
     }
 
-    /// RFC 6381 codec string ("mp4a.40.2").
+    /// RFC 6381 codec string: for AAC "mp4a.40.N" with N the AudioSpecificConfig's Audio Object
+    /// Type (2 for AAC-LC, 5 for HE-AAC), AAC-LC when there is no AudioSpecificConfig.
     pub fn rfc6381_codec(&self) -> String {
         match self.codec {
-            Codec::Aac => format!("mp4a.40.{}", self.specific_config.first().map_or(2, |b| b >> 3)),
+            Codec::Aac => aac_codec_string(&self.specific_config).unwrap_or_else(|| format!("mp4a.40.{AAC_LC}")),
             Codec::Opus => "opus".to_owned(),
             Codec::H264 => "avc1".to_owned(),
         }
     }
+}
+
+/// Audio Object Type of AAC-LC, the profile assumed when an AudioSpecificConfig is missing.
+pub const AAC_LC: u8 = 2;
+
+/// The Audio Object Type an AudioSpecificConfig starts with (ISO 14496-3 1.6.2.1): five bits,
+/// where 31 escapes to 32 plus the next six bits.
+pub fn aac_object_type(asc: &[u8]) -> Option<u8> {
+    let first = *asc.first()?;
+    match first >> 3 {
+        0 => None,
+        31 => {
+            let second = *asc.get(1)?;
+            Some(32 + (((first & 0x07) << 3) | (second >> 5)))
+        }
+        object_type => Some(object_type),
+    }
+}
+
+/// RFC 6381 codec string ("mp4a.40.N", N the Audio Object Type) from an AudioSpecificConfig.
+pub fn aac_codec_string(asc: &[u8]) -> Option<String> {
+    aac_object_type(asc).map(|object_type| format!("mp4a.40.{object_type}"))
 }
 
 /// A configuration event on a publish session.
@@ -95,6 +118,22 @@ mod tests {
         assert!(AudioConfig::from_aac_asc(Bytes::from_static(&[0x11])).is_none());
         assert!(AudioConfig::from_aac_asc(Bytes::from_static(&[0x00, 0x00])).is_none());
         assert!(AudioConfig::from_aac_asc(Bytes::from_static(&[0x17, 0x80])).is_none());
+    }
+
+    #[test]
+    fn aac_codec_string_follows_the_object_type() {
+        // AAC-LC 44.1 kHz stereo, HE-AAC (SBR) 24 kHz, HE-AACv2 (PS), and an escaped type (AAC ELD, 39).
+        assert_eq!(aac_codec_string(&[0x12, 0x10]).as_deref(), Some("mp4a.40.2"));
+        assert_eq!(aac_codec_string(&[0x2b, 0x10]).as_deref(), Some("mp4a.40.5"));
+        assert_eq!(aac_codec_string(&[0xeb, 0x10]).as_deref(), Some("mp4a.40.29"));
+        assert_eq!(aac_object_type(&[0xf8, 0xe0]), Some(39));
+        assert_eq!(aac_object_type(&[0xf8]), None);
+        assert_eq!(aac_object_type(&[]), None);
+        assert_eq!(aac_object_type(&[0x00, 0x10]), None);
+        let he = AudioConfig::from_aac_asc(Bytes::from_static(&[0x2b, 0x10])).expect("valid asc");
+        assert_eq!(he.rfc6381_codec(), "mp4a.40.5");
+        let empty = AudioConfig { specific_config: Bytes::new(), ..he };
+        assert_eq!(empty.rfc6381_codec(), "mp4a.40.2");
     }
 
     #[test]

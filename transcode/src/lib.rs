@@ -14,8 +14,10 @@ mod opus_to_aac;
 mod output;
 mod pipeline;
 mod pump;
+mod renditions;
 mod rung;
 pub mod segmenter;
+mod track_timing;
 
 use std::sync::OnceLock;
 

@@ -9,6 +9,9 @@
 //! (the pipeline restarts at the next keyframe without it); when the pipeline fails the session
 //! drops to passthrough; after repeated failures it stops packaging. Each step is logged and
 //! reported through `CmafSink::pipeline_failed`.
+//!
+//! This file is the orchestration only: what a frame's timestamps become is `track_timing`'s
+//! arithmetic, what a session announces is `renditions`', where it splits is the `segmenter`'s.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,16 +22,16 @@ use oxcast_media::{AudioConfig, Frame, HubEvent, MediaKind, Subscriber, TrackCon
 use crate::deliver::Timeline;
 use crate::ladder::{Ladder, PlannedRung};
 use crate::opus_to_aac::OpusToAac;
-use crate::output::{CmafSink, RenditionInfo};
-use crate::pipeline::{AUDIO_RENDITION, KeyframeLog, LivePipeline, Outputs, PipelineSpec, VIDEO_RENDITION};
+use crate::output::CmafSink;
+use crate::pipeline::{KeyframeLog, LivePipeline, Outputs, PipelineSpec};
+use crate::renditions::session_renditions;
 use crate::segmenter::{Segmenter, SegmenterConfig, Split};
+use crate::track_timing::{self, TrackTiming};
 
 /// Time the muxers get to flush the last parts after the publisher left.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// Source waiting for the encoders beyond this means they cannot keep up with real time.
 const MAX_ENCODING_BACKLOG: Duration = Duration::from_millis(1000);
-/// How far a repeated decode time is moved forward.
-const NUDGE_NS: i64 = 1_000_000;
 /// A session whose pipeline fails more often than this stops transcoding until it ends.
 const MAX_PIPELINE_FAILURES: u32 = 5;
 
@@ -79,31 +82,8 @@ struct Running {
     keyframes: Arc<KeyframeLog>,
     timeline: Arc<Timeline>,
     segmenter: Segmenter,
-    /// Publisher DTS that maps to pipeline time zero.
-    base_ns: i64,
-    /// Last DTS and frame interval per track (video, audio), for buffer durations.
-    cadence: [(Option<i64>, i64); 2],
-    last_keyframe_dts: Option<i64>,
-    warned_long_gop: bool,
+    timing: TrackTiming,
     warned_timestamps: bool,
-}
-
-impl Running {
-    /// Segments can only start at keyframes: tell the streamer once if theirs are too sparse.
-    fn warn_on_long_gop(&mut self, dts: i64, config: &LiveSessionConfig) {
-        if let Some(last) = self.last_keyframe_dts.replace(dts) {
-            let gop = Duration::from_nanos((dts - last).max(0) as u64);
-            if !self.warned_long_gop && gop > config.segmenter.segment_target * 2 {
-                self.warned_long_gop = true;
-                tracing::warn!(
-                    stream = %config.stream,
-                    keyframe_interval = ?gop,
-                    segment_target = ?config.segmenter.segment_target,
-                    "keyframes are too far apart: segments grow to the keyframe interval; set the encoder's keyframe interval to 1 or 2 s"
-                );
-            }
-        }
-    }
 }
 
 struct Pump {
@@ -220,27 +200,26 @@ impl Pump {
         if kind == MediaKind::Audio && !running.pipeline.has_audio() {
             return;
         }
-        let mut dts = frame.dts.as_nanos() - running.base_ns;
-        let mut pts = frame.pts.as_nanos() - running.base_ns;
-        if dts < 0 || pts < 0 {
-            // Audio captured just before the first keyframe: not part of this session's timeline.
+        // Audio captured just before the first keyframe is not part of this session's timeline.
+        let Some(placed) = running.timing.place(kind, frame.dts.as_nanos(), frame.pts.as_nanos()) else {
             return;
+        };
+        let (dts, pts) = (placed.dts, placed.pts);
+        if placed.nudged && !running.warned_timestamps {
+            running.warned_timestamps = true;
+            tracing::warn!(stream = %self.config.stream, ?kind, "publisher sent non-increasing timestamps; nudging them forward");
         }
-        // Decode times must strictly increase per track: the parsers treat a repeated timestamp
-        // as "none" and cmafmux then rejects the buffer. Some publishers repeat one under load.
-        if let Some(last) = running.cadence[usize::from(kind == MediaKind::Audio)].0
-            && dts <= last
+        // Segments can only start at keyframes: tell the streamer once if theirs are too sparse.
+        if kind == MediaKind::Video
+            && frame.keyframe
+            && let Some(interval) = running.timing.long_keyframe_interval(dts, self.config.segmenter.segment_target)
         {
-            let shift = last + NUDGE_NS - dts;
-            dts += shift;
-            pts += shift;
-            if !running.warned_timestamps {
-                running.warned_timestamps = true;
-                tracing::warn!(stream = %self.config.stream, ?kind, "publisher sent non-increasing timestamps; nudging them forward");
-            }
-        }
-        if kind == MediaKind::Video && frame.keyframe {
-            running.warn_on_long_gop(dts, &self.config);
+            tracing::warn!(
+                stream = %self.config.stream,
+                keyframe_interval = ?interval,
+                segment_target = ?self.config.segmenter.segment_target,
+                "keyframes are too far apart: segments grow to the keyframe interval; set the encoder's keyframe interval to 1 or 2 s"
+            );
         }
         let split = match kind {
             MediaKind::Video => running.segmenter.on_video(dts, pts, frame.keyframe),
@@ -254,21 +233,12 @@ impl Pump {
             running.timeline.observe_video(dts as u64, frame.received_at);
         }
         // cmafmux gives the last sample of a part the buffer's duration: without one it writes 0
-        // and the next sample repeats a DTS. A frame's true duration is only known when the next
-        // one arrives, so use the track's current interval (exact at a constant frame rate).
-        let cadence = &mut running.cadence[usize::from(kind == MediaKind::Audio)];
-        if let Some(last) = cadence.0
-            && dts > last
-        {
-            cadence.1 = (dts - last).min(200_000_000);
-        }
-        cadence.0 = Some(dts);
-        let duration = cadence.1;
+        // and the next sample repeats a DTS (see `track_timing` for the cadence).
         let mut buffer = gst::Buffer::from_slice(frame.payload);
         if let Some(b) = buffer.get_mut() {
             b.set_pts(gst::ClockTime::from_nseconds(pts as u64));
             b.set_dts(gst::ClockTime::from_nseconds(dts as u64));
-            b.set_duration(gst::ClockTime::from_nseconds(duration as u64));
+            b.set_duration(gst::ClockTime::from_nseconds(placed.duration as u64));
             if !frame.keyframe {
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
@@ -297,38 +267,10 @@ impl Pump {
             return false;
         };
         let rungs = self.planned_rungs(&video);
-        let mut renditions = vec![RenditionInfo {
-            id: VIDEO_RENDITION.into(),
-            kind: MediaKind::Video,
-            codecs: video.rfc6381_codec().unwrap_or_else(|| "avc1".into()),
-            bitrate: None,
-            channels: None,
-        }];
-        renditions.extend(rungs.iter().map(|r| RenditionInfo {
-            id: r.name.clone(),
-            kind: MediaKind::Video,
-            // Replaced by the encoder's real SPS when its init segment arrives.
-            codecs: "avc1.640028".into(),
-            bitrate: Some(u64::from(r.bitrate_kbps) * 1000),
-            channels: None,
-        }));
-        if let Some(audio) = &self.audio {
-            renditions.push(RenditionInfo {
-                id: AUDIO_RENDITION.into(),
-                kind: MediaKind::Audio,
-                // Opus is re-encoded to AAC by the pipeline.
-                codecs: if audio.codec == oxcast_media::Codec::Opus {
-                    "mp4a.40.2".into()
-                } else {
-                    audio.rfc6381_codec()
-                },
-                bitrate: None,
-                channels: Some(audio.channels),
-            });
-        }
+        let renditions = session_renditions(&video, &rungs, &self.config.ladder.preset, self.audio.as_ref());
         let timeline = Arc::new(Timeline::new(
             frame.received_at,
-            Duration::from_nanos((frame.pts.as_nanos() - frame.dts.as_nanos()).max(0) as u64),
+            track_timing::composition_offset(frame.dts.as_nanos(), frame.pts.as_nanos()),
         ));
         self.sink.session_started(&renditions);
         let spec = PipelineSpec {
@@ -348,10 +290,7 @@ impl Pump {
                     keyframes: spec.keyframes.clone(),
                     timeline,
                     segmenter: Segmenter::new(self.config.segmenter),
-                    base_ns: frame.dts.as_nanos(),
-                    cadence: [(None, 33_333_333), (None, self.audio_frame_ns())],
-                    last_keyframe_dts: None,
-                    warned_long_gop: false,
+                    timing: TrackTiming::new(frame.dts.as_nanos(), self.audio_frame_ns()),
                     warned_timestamps: false,
                 });
                 let names: Vec<&str> = renditions.iter().map(|r| r.id.as_str()).collect();
@@ -389,14 +328,10 @@ impl Pump {
         self.stop(false);
     }
 
-    /// Duration of one audio frame (AAC: 1024 samples; Opus: 20 ms).
+    /// Duration of one audio frame, the audio cadence until its second frame. `self.audio` is
+    /// always AAC (Opus is re-encoded first); without audio the value is never used.
     fn audio_frame_ns(&self) -> i64 {
-        match &self.audio {
-            Some(a) if a.codec == oxcast_media::Codec::Aac && a.sample_rate > 0 => {
-                1024 * 1_000_000_000 / i64::from(a.sample_rate)
-            }
-            _ => 20_000_000,
-        }
+        track_timing::aac_frame_ns(self.audio.as_ref().map_or(0, |a| a.sample_rate))
     }
 
     fn fail(&mut self, error: &str) {

@@ -204,6 +204,13 @@ pub fn history(welcome: &ServerFrame) -> Vec<String> {
     }
 }
 
+/// Deletes what a scenario left of `room` in its backend (nothing to do in process).
+pub async fn purge_room(backend: &BackendChoice, room: &str) {
+    if let BackendChoice::Redis { url } = backend {
+        purge_redis_room(url, room).await;
+    }
+}
+
 /// Deletes every Redis key of a room.
 pub async fn purge_redis_room(url: &str, room: &str) {
     let client = redis::Client::open(url).unwrap();

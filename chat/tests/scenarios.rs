@@ -1,4 +1,12 @@
-//! End-to-end tests of the in-process backend through real websockets.
+//! The chat scenarios end to end through real websockets, each on both backends: in-process and
+//! Redis (`OXCAST_TEST_REDIS_URL`, default redis://127.0.0.1:6379). The Redis backend decides
+//! posts in Lua (`backend/redis/post.lua`) by the rules `moderation::RoomRules` implements for the
+//! in-process one; running every scenario on both is what keeps the two from drifting apart.
+//!
+//! Every scenario is an `async fn(BackendChoice)`; [`scenarios!`] makes the two tests
+//! `in_process::NAME` and `on_redis::NAME` of it (or only the first, for a scenario that cannot
+//! hold on Redis: each says why). Each scenario uses its own random room, so they run in parallel
+//! against one Redis, and deletes the room's keys when it passes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,6 +18,61 @@ use common::*;
 use futures_util::StreamExt;
 use oxcast_chat::{BackendChoice, ChatConfig, ErrorCode, RateSpec, Role, ServerFrame, Viewers};
 
+/// Two `#[tokio::test]`s per scenario of `both`: `in_process::NAME` and `on_redis::NAME`; one,
+/// `in_process::NAME`, per scenario of `in_process_only`.
+macro_rules! scenarios {
+    (both: [$($both:ident),* $(,)?], in_process_only: [$($local:ident),* $(,)?] $(,)?) => {
+        mod in_process {
+            $(
+                #[tokio::test]
+                async fn $both() {
+                    super::$both(oxcast_chat::BackendChoice::InProcess).await;
+                }
+            )*
+            $(
+                #[tokio::test]
+                async fn $local() {
+                    super::$local(oxcast_chat::BackendChoice::InProcess).await;
+                }
+            )*
+        }
+        mod on_redis {
+            $(
+                #[tokio::test]
+                async fn $both() {
+                    super::$both(oxcast_chat::BackendChoice::Redis { url: super::redis_url() }).await;
+                }
+            )*
+        }
+    };
+}
+
+scenarios! {
+    both: [
+        join_replays_history_and_messages_reach_everyone,
+        history_is_capped,
+        guest_names_default_and_are_validated,
+        unknown_rooms_404_and_bad_tokens_401,
+        rate_limits_per_connection_and_per_user,
+        too_long_messages_and_garbage_frames_get_errors,
+        wrong_version_and_commands_before_hello,
+        moderation_delete_timeout_ban_unban_and_forbidden,
+        slow_mode_limits_viewers_not_moderators,
+        slow_mode_changes_count_from_the_last_post,
+        viewers_are_counted_once_per_key_and_pushed,
+        shutdown_closes_sockets_and_returns,
+    ],
+    in_process_only: [
+        // Lagging is the node-local hub's doing, the same for both backends; what makes a client
+        // lag is events arriving faster than its socket drains. On Redis every post waits for
+        // two round trips, which paces 3000 posts (1.5 MB) slowly enough for the kernel's socket
+        // buffers (autotuned up to `tcp_wmem`'s maximum, 4 MB on Linux by default) to take them
+        // all: the client never falls 16 events behind. Only sending more than those buffers
+        // hold would make it lag, and how much that is depends on the machine.
+        slow_client_gets_lagged_and_stays_connected,
+    ],
+}
+
 fn relaxed() -> ChatConfig {
     ChatConfig {
         connection_rate: RateSpec::new(1_000_000, Duration::from_secs(1)),
@@ -18,13 +81,18 @@ fn relaxed() -> ChatConfig {
     }
 }
 
-async fn node(config: ChatConfig) -> Node {
-    Node::start(config, BackendChoice::InProcess).await
+async fn node(backend: &BackendChoice, config: ChatConfig) -> Node {
+    Node::start(config, backend.clone()).await
 }
 
-#[tokio::test]
-async fn join_replays_history_and_messages_reach_everyone() {
-    let n = node(relaxed()).await;
+/// Stops the node, then deletes what the scenario left in Redis.
+async fn finish(n: Node, backend: &BackendChoice, room: &str) {
+    n.stop().await;
+    purge_room(backend, room).await;
+}
+
+async fn join_replays_history_and_messages_reach_everyone(backend: BackendChoice) {
+    let n = node(&backend, relaxed()).await;
     let room = unique_room();
     let (mut a, welcome) = Client::joined(&n.url(&room, Some("viewer")), None).await;
     match &welcome {
@@ -57,12 +125,11 @@ async fn join_replays_history_and_messages_reach_everyone() {
     assert_eq!(echo.id, m.id);
     a.say("four").await;
     assert!(b.until_text("four").await.id > m.id);
-    n.stop().await;
+    finish(n, &backend, &room).await;
 }
 
-#[tokio::test]
-async fn history_is_capped() {
-    let n = node(ChatConfig { history_len: 3, ..relaxed() }).await;
+async fn history_is_capped(backend: BackendChoice) {
+    let n = node(&backend, ChatConfig { history_len: 3, ..relaxed() }).await;
     let room = unique_room();
     let (mut a, _) = Client::joined(&n.url(&room, Some("viewer")), None).await;
     for i in 0..5 {
@@ -71,12 +138,11 @@ async fn history_is_capped() {
     a.until_text("m4").await;
     let (_b, w) = Client::joined(&n.url(&room, None), None).await;
     assert_eq!(history(&w), ["m2", "m3", "m4"]);
-    n.stop().await;
+    finish(n, &backend, &room).await;
 }
 
-#[tokio::test]
-async fn guest_names_default_and_are_validated() {
-    let n = node(relaxed()).await;
+async fn guest_names_default_and_are_validated(backend: BackendChoice) {
+    let n = node(&backend, relaxed()).await;
     let room = unique_room();
     let (_g, w) = Client::joined(&n.url(&room, None), None).await;
     let ServerFrame::Welcome { you, .. } = w else { unreachable!() };
@@ -88,12 +154,11 @@ async fn guest_names_default_and_are_validated() {
     c.hello(Some("  Zed ")).await;
     let ServerFrame::Welcome { you, .. } = c.next().await else { panic!() };
     assert_eq!(you.name, "Zed");
-    n.stop().await;
+    finish(n, &backend, &room).await;
 }
 
-#[tokio::test]
-async fn unknown_rooms_404_and_bad_tokens_401() {
-    let n = node(relaxed()).await;
+async fn unknown_rooms_404_and_bad_tokens_401(backend: BackendChoice) {
+    let n = node(&backend, relaxed()).await;
     let status = |e: tokio_tungstenite::tungstenite::Error| match e {
         tokio_tungstenite::tungstenite::Error::Http(r) => r.status().as_u16(),
         other => panic!("{other:?}"),
@@ -107,13 +172,15 @@ async fn unknown_rooms_404_and_bad_tokens_401() {
     n.stop().await;
 }
 
-#[tokio::test]
-async fn rate_limits_per_connection_and_per_user() {
-    let n = node(ChatConfig {
-        connection_rate: RateSpec::new(3, Duration::from_secs(60)),
-        user_rate: RateSpec::new(4, Duration::from_secs(60)),
-        ..ChatConfig::default()
-    })
+async fn rate_limits_per_connection_and_per_user(backend: BackendChoice) {
+    let n = node(
+        &backend,
+        ChatConfig {
+            connection_rate: RateSpec::new(3, Duration::from_secs(60)),
+            user_rate: RateSpec::new(4, Duration::from_secs(60)),
+            ..ChatConfig::default()
+        },
+    )
     .await;
     let room = unique_room();
     let (mut a, _) = Client::joined(&n.url(&room, Some("viewer")), None).await;
@@ -144,12 +211,11 @@ async fn rate_limits_per_connection_and_per_user() {
     let (mut v2, _) = Client::joined(&n.url(&room, Some("viewer2")), None).await;
     v2.say("c0").await;
     v2.until_text("c0").await;
-    n.stop().await;
+    finish(n, &backend, &room).await;
 }
 
-#[tokio::test]
-async fn too_long_messages_and_garbage_frames_get_errors() {
-    let n = node(relaxed()).await;
+async fn too_long_messages_and_garbage_frames_get_errors(backend: BackendChoice) {
+    let n = node(&backend, relaxed()).await;
     let room = unique_room();
     let (mut a, _) = Client::joined(&n.url(&room, Some("viewer")), None).await;
     a.say(&"é".repeat(501)).await;
@@ -169,14 +235,13 @@ async fn too_long_messages_and_garbage_frames_get_errors() {
     a.say(&"x".repeat(5000)).await;
     assert_eq!(error_code(&a.next().await), Some(ErrorCode::TooLong));
     a.expect_closed().await;
-    n.stop().await;
+    finish(n, &backend, &room).await;
 }
 
 use futures_util::SinkExt;
 
-#[tokio::test]
-async fn wrong_version_and_commands_before_hello() {
-    let n = node(relaxed()).await;
+async fn wrong_version_and_commands_before_hello(backend: BackendChoice) {
+    let n = node(&backend, relaxed()).await;
     let room = unique_room();
     let mut c = Client::open(&n.url(&room, Some("viewer"))).await.unwrap();
     c.say("too early").await;
@@ -184,12 +249,11 @@ async fn wrong_version_and_commands_before_hello() {
     c.raw(r#"{"type":"hello","v":99}"#).await;
     assert_eq!(error_code(&c.next().await), Some(ErrorCode::BadRequest));
     c.expect_closed().await;
-    n.stop().await;
+    finish(n, &backend, &room).await;
 }
 
-#[tokio::test]
-async fn moderation_delete_timeout_ban_unban_and_forbidden() {
-    let n = node(relaxed()).await;
+async fn moderation_delete_timeout_ban_unban_and_forbidden(backend: BackendChoice) {
+    let n = node(&backend, relaxed()).await;
     let room = unique_room();
     let (mut owner, _) = Client::joined(&n.url(&room, Some("owner")), None).await;
     let (mut m, _) = Client::joined(&n.url(&room, Some("mod")), None).await;
@@ -258,12 +322,11 @@ async fn moderation_delete_timeout_ban_unban_and_forbidden() {
     let (mut v, _) = Client::joined(&n.url(&room, Some("viewer")), None).await;
     v.say("back").await;
     owner.until_text("back").await;
-    n.stop().await;
+    finish(n, &backend, &room).await;
 }
 
-#[tokio::test]
-async fn slow_mode_limits_viewers_not_moderators() {
-    let n = node(relaxed()).await;
+async fn slow_mode_limits_viewers_not_moderators(backend: BackendChoice) {
+    let n = node(&backend, relaxed()).await;
     let room = unique_room();
     let (mut m, _) = Client::joined(&n.url(&room, Some("mod")), None).await;
     let (mut v, _) = Client::joined(&n.url(&room, Some("viewer")), None).await;
@@ -288,12 +351,57 @@ async fn slow_mode_limits_viewers_not_moderators() {
     v.until(|f| *f == ServerFrame::SlowMode { seconds: 0 }).await;
     v.say("third").await;
     v.until_text("third").await;
-    n.stop().await;
+    finish(n, &backend, &room).await;
 }
 
-#[tokio::test]
-async fn slow_client_gets_lagged_and_stays_connected() {
-    let n = node(ChatConfig { room_buffer: 16, ..relaxed() }).await;
+/// Sends `text` and waits for it to come back; fails at once if an error comes back instead.
+async fn posted(c: &mut Client, text: &str) {
+    c.say(text).await;
+    match c.until(|f| matches!(f, ServerFrame::Message(m) if m.text == text) || error_code(f).is_some()).await {
+        ServerFrame::Message(_) => {}
+        refused => panic!("{text:?} refused: {refused:?}"),
+    }
+}
+
+async fn slow_mode_changes_count_from_the_last_post(backend: BackendChoice) {
+    let n = node(&backend, relaxed()).await;
+    let room = unique_room();
+    let (mut m, _) = Client::joined(&n.url(&room, Some("mod")), None).await;
+    let (mut v, _) = Client::joined(&n.url(&room, Some("viewer")), None).await;
+    let set_slow_mode = |seconds: u32| serde_json::json!({"type": "slow_mode", "seconds": seconds}).to_string();
+
+    // Turned off and on again: nobody's earlier post counts any more.
+    m.raw(&set_slow_mode(30)).await;
+    v.until(|f| *f == ServerFrame::SlowMode { seconds: 30 }).await;
+    posted(&mut v, "before off").await;
+    m.raw(&set_slow_mode(0)).await;
+    v.until(|f| *f == ServerFrame::SlowMode { seconds: 0 }).await;
+    m.raw(&set_slow_mode(30)).await;
+    v.until(|f| *f == ServerFrame::SlowMode { seconds: 30 }).await;
+    posted(&mut v, "after on").await;
+
+    // Shortened: the new interval counts from the last post.
+    m.raw(&set_slow_mode(1)).await;
+    v.until(|f| *f == ServerFrame::SlowMode { seconds: 1 }).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    posted(&mut v, "after a second").await;
+
+    // Lengthened: likewise.
+    m.raw(&set_slow_mode(60)).await;
+    v.until(|f| *f == ServerFrame::SlowMode { seconds: 60 }).await;
+    v.say("too soon").await;
+    match v.next().await {
+        ServerFrame::Error { code: ErrorCode::SlowMode, message, retry_after_ms: Some(ms) } => {
+            assert!(ms > 55_000 && ms <= 60_000, "{ms}");
+            assert_eq!(message, "slow mode: one message every 60 s");
+        }
+        other => panic!("{other:?}"),
+    }
+    finish(n, &backend, &room).await;
+}
+
+async fn slow_client_gets_lagged_and_stays_connected(backend: BackendChoice) {
+    let n = node(&backend, ChatConfig { room_buffer: 16, ..relaxed() }).await;
     let room = unique_room();
     let mut slow = Client::open_small_buffer(n.addr, &n.url(&room, Some("viewer2"))).await;
     slow.hello(None).await;
@@ -325,12 +433,11 @@ async fn slow_client_gets_lagged_and_stays_connected() {
     slow.say("still here").await;
     slow.until_text("still here").await;
     drain.abort();
-    n.stop().await;
+    finish(n, &backend, &room).await;
 }
 
-#[tokio::test]
-async fn viewers_are_counted_once_per_key_and_pushed() {
-    let n = node(ChatConfig { viewers_interval: Duration::from_millis(100), ..relaxed() }).await;
+async fn viewers_are_counted_once_per_key_and_pushed(backend: BackendChoice) {
+    let n = node(&backend, ChatConfig { viewers_interval: Duration::from_millis(100), ..relaxed() }).await;
     let room = unique_room();
     let (mut a, _) = Client::joined(&n.url(&room, Some("viewer")), None).await;
     // Two tabs of the same user count once.
@@ -346,16 +453,15 @@ async fn viewers_are_counted_once_per_key_and_pushed() {
     a.until(|f| *f == ServerFrame::Viewers(Viewers { current: 3, peak: 3 })).await;
     drop(b);
     a.until(|f| *f == ServerFrame::Viewers(Viewers { current: 2, peak: 3 })).await;
-    n.stop().await;
+    finish(n, &backend, &room).await;
 }
 
-#[tokio::test]
-async fn shutdown_closes_sockets_and_returns() {
-    let n = node(relaxed()).await;
+async fn shutdown_closes_sockets_and_returns(backend: BackendChoice) {
+    let n = node(&backend, relaxed()).await;
     let room = unique_room();
     let (mut a, _) = Client::joined(&n.url(&room, Some("viewer")), None).await;
     let service = n.service.clone();
     tokio::time::timeout(WAIT, service.shutdown()).await.unwrap();
     a.expect_closed().await;
-    n.stop().await;
+    finish(n, &backend, &room).await;
 }
