@@ -147,11 +147,7 @@ fn the_check_catches_a_forbidden_dependency() {
         dir: PathBuf::new(),
         dependencies: deps.iter().map(|(d, k)| ((*d).to_owned(), k.map(str::to_owned))).collect(),
     };
-    let mut fake: Vec<Package> = table
-        .iter()
-        .filter(|(_, r)| !r.planned)
-        .map(|(name, _)| package(name, &[]))
-        .collect();
+    let mut fake: Vec<Package> = table.iter().filter(|(_, r)| !r.planned).map(|(name, _)| package(name, &[])).collect();
     fake.retain(|p| !["oxcast-media", "oxcast-chat", "oxcast-api", "oxcast-ingest"].contains(&p.name.as_str()));
     fake.push(package("oxcast-media", &[("axum", None), ("serde_json", None)]));
     fake.push(package("oxcast-chat", &[("gstreamer", None), ("oxcast-store", None)]));
