@@ -1,45 +1,47 @@
-//! Stages hls.js for embedding: copies `web/node_modules/hls.js/dist/hls.min.js`
-//! (installed by `npm ci --prefix api/web`, pinned by `web/package-lock.json`)
-//! to `$OUT_DIR/hls.min.js`, where `src/web_assets.rs` picks it up with
-//! `include_bytes!`. The binary thus serves the player with no CDN and no
-//! files next to it.
+//! Stages the browser assets for embedding: hls.js (`web/node_modules/hls.js/dist/hls.min.js`)
+//! and the API reference renderer (`web/node_modules/redoc/bundles/redoc.standalone.js`), both
+//! installed by `npm ci --prefix api/web` and pinned by `web/package-lock.json`, are copied to
+//! `$OUT_DIR`, where `src/web_assets.rs` picks them up with `include_bytes!`. The binary thus
+//! serves the player and the docs page with no CDN and no files next to it.
 
 use std::{env, fs, path::PathBuf};
 
-const HLS_JS: &str = "web/node_modules/hls.js/dist/hls.min.js";
-const HLS_PACKAGE_JSON: &str = "web/node_modules/hls.js/package.json";
+/// (package, file inside it, name in OUT_DIR)
+const ASSETS: [(&str, &str, &str); 2] =
+    [("hls.js", "dist/hls.min.js", "hls.min.js"), ("redoc", "bundles/redoc.standalone.js", "redoc.standalone.js")];
 const LOCKFILE: &str = "web/package-lock.json";
 
 fn main() {
-    println!("cargo:rerun-if-changed={HLS_JS}");
-    println!("cargo:rerun-if-changed={HLS_PACKAGE_JSON}");
     println!("cargo:rerun-if-changed={LOCKFILE}");
-    println!("cargo:rerun-if-changed=web/player.html");
-
+    for page in ["web/player.html", "web/layout.html", "web/studio.html", "web/login.html", "web/docs.html"] {
+        println!("cargo:rerun-if-changed={page}");
+    }
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("hls.min.js");
-    let src = manifest_dir.join(HLS_JS);
-
-    if !src.is_file() {
-        panic!("hls.js is missing: run `npm ci --prefix api/web` (the README's commands do this)");
-    }
-
-    // A stale node_modules would silently embed a different hls.js than the
-    // lockfile pins; compare versions when both can be read.
-    let installed = fs::read_to_string(manifest_dir.join(HLS_PACKAGE_JSON)).ok().and_then(|s| version_after(&s, "{"));
-    let locked =
-        fs::read_to_string(manifest_dir.join(LOCKFILE)).ok().and_then(|s| version_after(&s, "\"node_modules/hls.js\""));
-    if let (Some(installed), Some(locked)) = (installed, locked)
-        && installed != locked
-    {
-        panic!(
-            "api/web/node_modules has hls.js {installed} but web/package-lock.json pins {locked}: \
-             run `npm ci --prefix api/web`"
-        );
-    }
-
-    if let Err(e) = fs::copy(&src, &out) {
-        panic!("copying {} to {}: {e}", src.display(), out.display());
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let lock = fs::read_to_string(manifest_dir.join(LOCKFILE)).ok();
+    for (package, file, staged) in ASSETS {
+        let src = manifest_dir.join("web/node_modules").join(package).join(file);
+        let package_json = manifest_dir.join("web/node_modules").join(package).join("package.json");
+        println!("cargo:rerun-if-changed={}", src.display());
+        println!("cargo:rerun-if-changed={}", package_json.display());
+        if !src.is_file() {
+            panic!("{package} is missing: run `npm ci --prefix api/web` (the README's commands do this)");
+        }
+        // A stale node_modules would silently embed another version than the lockfile pins.
+        let installed = fs::read_to_string(&package_json).ok().and_then(|s| version_after(&s, "{"));
+        let locked = lock.as_deref().and_then(|s| version_after(s, &format!("\"node_modules/{package}\"")));
+        if let (Some(installed), Some(locked)) = (installed, locked)
+            && installed != locked
+        {
+            panic!(
+                "api/web/node_modules has {package} {installed} but web/package-lock.json pins {locked}: \
+                 run `npm ci --prefix api/web`"
+            );
+        }
+        let out = out_dir.join(staged);
+        if let Err(e) = fs::copy(&src, &out) {
+            panic!("copying {} to {}: {e}", src.display(), out.display());
+        }
     }
 }
 

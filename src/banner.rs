@@ -56,6 +56,9 @@ pub fn print_banner(
          Viewer:\n\
          \x20 Player:      {http_url}/watch/{name}\n\
          \x20 LL-HLS:      {http_url}/live/{name}/index.m3u8\n\n\
+         Creators:\n\
+         \x20 Studio:      {http_url}/studio  (accounts: oxcast user create NAME --data-dir {data})\n\
+         \x20 API docs:    {http_url}/api/docs  (OpenAPI: {http_url}/api/openapi.json)\n\n\
          Admin API token (Authorization: Bearer ...): {admin_token}\n\
          \x20 New stream: curl -X POST -H 'Authorization: Bearer {admin_token}' -H 'Content-Type: application/json' \\\n\
          \x20             -d '{{\"name\":\"studio\"}}' {http_url}/api/streams\n\

@@ -40,6 +40,30 @@ pub struct Config {
     /// Transcoding profiles besides the built-in "passthrough" and "standard" (720p/480p/360p);
     /// a profile of the same name replaces a built-in one.
     pub profiles: BTreeMap<String, Ladder>,
+    /// Proxies (addresses or networks like `10.0.0.0/8`) whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed; empty: the socket's peer is the client.
+    pub trusted_proxies: Vec<String>,
+    pub limits: LimitsConfig,
+}
+
+/// Rate limits of the REST API and the login.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// `/api` requests per minute, per client address and per token (or user).
+    pub api_requests_per_minute: u32,
+    /// Login attempts per ten minutes, per client address and per name.
+    pub login_attempts_per_ten_minutes: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = oxcast_api::LimitSettings::default();
+        Self {
+            api_requests_per_minute: d.api_requests_per_minute,
+            login_attempts_per_ten_minutes: d.login_attempts_per_ten_minutes,
+        }
+    }
 }
 
 /// Live chat and viewer counts.
@@ -104,6 +128,8 @@ impl Default for Config {
             default_stream: "main".into(),
             live: LiveConfig::default(),
             profiles: BTreeMap::new(),
+            trusted_proxies: Vec::new(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -240,6 +266,15 @@ impl Config {
         if let Some(v) = var("OXCAST_DEFAULT_PROFILE") {
             self.live.default_profile = v;
         }
+        if let Some(v) = var("OXCAST_TRUSTED_PROXIES") {
+            self.trusted_proxies = v.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
+        }
+        if let Some(v) = var("OXCAST_API_REQUESTS_PER_MINUTE") {
+            self.limits.api_requests_per_minute = parse("OXCAST_API_REQUESTS_PER_MINUTE", v)?;
+        }
+        if let Some(v) = var("OXCAST_LOGIN_ATTEMPTS_PER_TEN_MINUTES") {
+            self.limits.login_attempts_per_ten_minutes = parse("OXCAST_LOGIN_ATTEMPTS_PER_TEN_MINUTES", v)?;
+        }
         if let Some(v) = var("OXCAST_OFFLINE_GRACE_SECONDS") {
             self.live.offline_grace_seconds = parse("OXCAST_OFFLINE_GRACE_SECONDS", v)?;
         }
@@ -289,6 +324,10 @@ impl Config {
         if self.webrtc.ice_addresses.iter().any(|ip| ip.is_unspecified()) {
             bail!("webrtc.ice_addresses must name addresses of this host, not 0.0.0.0 or ::");
         }
+        self.trusted_proxy_networks()?;
+        if self.limits.api_requests_per_minute == 0 || self.limits.login_attempts_per_ten_minutes == 0 {
+            bail!("limits.api_requests_per_minute and limits.login_attempts_per_ten_minutes must be at least 1");
+        }
         if self.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             bail!("admin_token must be at least 16 characters");
         }
@@ -303,6 +342,18 @@ impl Config {
         ]);
         all.extend(self.profiles.clone());
         all
+    }
+
+    /// `trusted_proxies` parsed.
+    pub fn trusted_proxy_networks(&self) -> anyhow::Result<Vec<oxcast_api::IpNet>> {
+        self.trusted_proxies.iter().map(|p| p.parse().map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))).collect()
+    }
+
+    pub fn limit_settings(&self) -> oxcast_api::LimitSettings {
+        oxcast_api::LimitSettings {
+            api_requests_per_minute: self.limits.api_requests_per_minute,
+            login_attempts_per_ten_minutes: self.limits.login_attempts_per_ten_minutes,
+        }
     }
 
     /// The profile names streams may choose, for checking a name once wherever it comes from

@@ -46,6 +46,47 @@ enum Command {
         #[command(subcommand)]
         command: StreamCommand,
     },
+    /// Manage user accounts (creators and admins).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from standard input (one line) with
+    /// --password-stdin; without it the user has no web login (API tokens only).
+    Create {
+        name: String,
+        /// Make the user an admin (sees and manages everything).
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Set a user's password (read from standard input, one line); empty removes it.
+    SetPassword {
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// One line from standard input, without its line end.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +97,9 @@ enum StreamCommand {
         /// Transcoding profile (default: the server's live.default_profile).
         #[arg(long)]
         profile: Option<String>,
+        /// The user who owns it (default: the first admin).
+        #[arg(long)]
+        owner: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -125,12 +169,68 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(!report.timed_out, "shutdown left tasks running after {:?}", report.took);
             Ok(())
         }
+        Command::User { command } => match command {
+            UserCommand::Create { name, admin, display_name, password_stdin, common } => {
+                let store = oxcast::serve::open_store(&load(&common, Overrides::default())?).await?;
+                let password = if password_stdin { Some(read_password()?) } else { None };
+                let role = if admin { oxcast_store::Role::Admin } else { oxcast_store::Role::Creator };
+                let user = store
+                    .users()
+                    .create(oxcast_store::NewUser {
+                        name: &name,
+                        display_name: display_name.as_deref(),
+                        password: password.as_deref(),
+                        role,
+                    })
+                    .await
+                    .context("creating the user")?;
+                println!("Created {} {} ({}).", role.as_str(), user.name, user.id);
+                if !user.has_password {
+                    println!("No password: set one with `oxcast user set-password {}` for the web login.", user.name);
+                }
+                Ok(())
+            }
+            UserCommand::SetPassword { name, common } => {
+                let store = oxcast::serve::open_store(&load(&common, Overrides::default())?).await?;
+                let user = store.users().by_name(&name).await?.with_context(|| format!("no user named {name}"))?;
+                let password = read_password()?;
+                let password = (!password.is_empty()).then_some(password);
+                store.users().set_password(&user.id, password.as_deref()).await.context("setting the password")?;
+                match password {
+                    Some(_) => println!("Password of {} set.", user.name),
+                    None => println!("Password of {} removed: no web login.", user.name),
+                }
+                Ok(())
+            }
+            UserCommand::List { common } => {
+                let store = oxcast::serve::open_store(&load(&common, Overrides::default())?).await?;
+                let mut page = oxcast_store::PageRequest { limit: Some(oxcast_store::MAX_PAGE_SIZE), cursor: None };
+                loop {
+                    let users = store.users().list(&page).await?;
+                    for u in &users.items {
+                        println!("{}\t{}\t{}", u.name, u.role.as_str(), u.display_name);
+                    }
+                    match users.next_cursor {
+                        Some(c) => page.cursor = Some(c),
+                        None => break,
+                    }
+                }
+                Ok(())
+            }
+        },
         Command::Stream { command } => match command {
-            StreamCommand::Create { name, profile, common } => {
+            StreamCommand::Create { name, profile, owner, common } => {
                 let config = load(&common, Overrides::default())?;
                 let profile = config.known_profiles()?.check_optional(profile.as_deref())?;
                 let store = oxcast::serve::open_store(&config).await?;
-                let created = store.streams().create(&name, profile.as_ref()).await.context("creating the stream")?;
+                let owner = match owner {
+                    Some(owner) => {
+                        store.users().by_name(&owner).await?.with_context(|| format!("no user named {owner}"))?
+                    }
+                    None => store.users().ensure_first_admin().await?,
+                };
+                let created =
+                    store.streams().create(&name, &owner.id, profile.as_ref()).await.context("creating the stream")?;
                 println!("Created stream {}. Publish to it with this stream key:", created.name);
                 println!("{}", created.key.as_str());
                 Ok(())

@@ -90,10 +90,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let token = crate::admin_token::admin_token(&config)?;
     let profiles = config.known_profiles()?;
 
+    // The admin token acts for the first admin, who also owns streams from before accounts.
+    let first_admin = store.users().ensure_first_admin().await?;
     // A fresh install gets one stream, so the first start prints a key that works.
     let mut new_default_key = None;
     if store.streams().count().await? == 0 {
-        let created = store.streams().create(&config.default_stream, None).await?;
+        let created = store.streams().create(&config.default_stream, &first_admin.id, None).await?;
         new_default_key = Some(created.key);
     }
 
@@ -140,6 +142,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         live: registry.clone(),
         admin_token: token.clone().into(),
         urls: urls.clone(),
+        limits: Arc::new(oxcast_api::ApiLimits::new(config.limit_settings())),
+        trusted_proxies: config.trusted_proxy_networks()?.into(),
     };
     let ice_addresses = ice_addresses(&config);
     tracing::info!(?ice_addresses, "WebRTC (WHIP) host candidates");

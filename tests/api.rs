@@ -44,7 +44,7 @@ fn stream_creation_is_admin_only_validated_and_keys_publish(db: Db) {
 
     let (status, err) = post(&server, "/api/streams", Some(ADMIN_TOKEN), &body);
     assert_eq!(status, 409, "{err}");
-    assert!(err["error"].as_str().unwrap().contains("already exists"));
+    assert!(err["detail"].as_str().unwrap().contains("already exists"));
     assert_eq!(post(&server, "/api/streams", Some(ADMIN_TOKEN), &json!({"name": "../etc"}).to_string()).0, 400);
     assert_eq!(post(&server, "/api/streams", Some(ADMIN_TOKEN), "{not json").0, 400);
     assert_eq!(post(&server, "/api/streams", Some(ADMIN_TOKEN), &json!({"name": "a", "extra": 1}).to_string()).0, 400);
@@ -78,7 +78,7 @@ fn stream_creation_is_admin_only_validated_and_keys_publish(db: Db) {
     }
     let list: serde_json::Value =
         client().get(server.url("/api/streams")).bearer_auth(ADMIN_TOKEN).send().unwrap().json().unwrap();
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["cli-made", "main", "studio"]);
 
     // Rotating a key: the old one stops working for new publishers.

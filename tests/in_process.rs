@@ -34,7 +34,8 @@ async fn serve_publish_and_shut_down(db: Db) {
 
     // The stream exists before the server starts, so the test holds its key.
     let store = oxcast::serve::open_store(&config).await.unwrap();
-    let key = store.streams().create("cam", None).await.unwrap().key;
+    let owner = store.users().ensure_first_admin().await.unwrap();
+    let key = store.streams().create("cam", &owner.id, None).await.unwrap().key;
     store.close().await;
 
     let listeners = Listeners::bind(&config).await.unwrap();

@@ -1,35 +1,178 @@
-//! Who may call the admin routes. The check is a route layer over every admin route (see
-//! [`crate::app`]), so a handler cannot forget it: a route is admin-only by being registered in
-//! an `admin_routes()` router, and the tests call each of them without a token.
+//! Who is calling and what they may do: decided here, once, for every route.
+//!
+//! A handler that acts for someone takes [`Authorized<S>`] as an argument, where `S` names the
+//! scope the route needs (`Authorized<StreamsWrite>`). The extractor resolves the caller from
+//! the request and refuses it before the handler runs; there is no other way for a handler to get
+//! a [`Caller`], so it cannot act without the check. The route's OpenAPI `security` entry names
+//! the same scope, and the auth matrix in `api/src/tests.rs` calls every documented route without credentials
+//! and with a token lacking that scope, so the statement and the enforcement cannot drift.
+//!
+//! Credentials, in order:
+//! - `Authorization: Bearer ADMIN_TOKEN`: the bootstrap admin token acts for the first admin with
+//!   every scope.
+//! - `Authorization: Bearer oxt_...`: a user's API token, with the token's scopes.
+//! - the `oxcast_session` cookie (set by `/login`): the user, with every scope their role has.
+//!   Requests that change something must also carry the session's CSRF token in `X-CSRF-Token`.
+//!
+//! A wrong bearer token is a 401 (a typo must not silently act as nobody); public routes take no
+//! `Authorized` and ignore credentials. Ownership is checked by the handler with [`Caller::can_see`], which answers 404 for
+//! another user's resource, so ids cannot be probed.
 
-use axum::extract::{Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::Response;
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use oxcast_store::{Role, Scope, Scopes, User};
 
 use crate::{AppError, AppState};
 
-/// Passes requests with `Authorization: Bearer ADMIN_TOKEN`; answers 401 to the rest.
-pub(crate) async fn require_admin(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Result<Response, AppError> {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(AppError::Unauthorized)?;
-    if constant_time_eq(given.as_bytes(), state.admin_token.as_bytes()) {
-        Ok(next.run(request).await)
-    } else {
-        Err(AppError::Unauthorized)
+/// The cookie that carries a web session.
+pub const SESSION_COOKIE: &str = "oxcast_session";
+/// The header pages send the session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    AdminToken,
+    ApiToken { id: String },
+    Session { csrf_token: String },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub scopes: Scopes,
+    pub credential: Credential,
+}
+
+impl Caller {
+    /// Admins acting with the admin scope see and change everyone's resources.
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin && self.scopes.contains(Scope::Admin)
+    }
+
+    /// Whether a resource owned by `owner_id` exists for this caller (else it answers 404).
+    pub fn can_see(&self, owner_id: Option<&str>) -> bool {
+        self.is_admin() || owner_id == Some(self.user.id.as_str())
+    }
+
+    /// The owner filter for lists: `None` (everyone's) for admins, else the caller's id.
+    pub fn owner_filter(&self) -> Option<&str> {
+        (!self.is_admin()).then_some(self.user.id.as_str())
+    }
+
+    /// A key for rate limits: the token, or the user for sessions and the admin token.
+    pub fn limit_key(&self) -> String {
+        match &self.credential {
+            Credential::ApiToken { id } => format!("token:{id}"),
+            _ => format!("user:{}", self.user.id),
+        }
     }
 }
 
+/// A scope a route requires, as a type (see the marker types below).
+pub trait RequiredScope: Send + Sync + 'static {
+    /// `None`: any authenticated caller.
+    const SCOPE: Option<Scope>;
+}
+
+macro_rules! scope_marker {
+    ($($name:ident => $scope:expr),* $(,)?) => {
+        $(
+            #[doc = concat!("Routes that need `", stringify!($scope), "`.")]
+            #[derive(Debug)]
+            pub struct $name;
+            impl RequiredScope for $name {
+                const SCOPE: Option<Scope> = $scope;
+            }
+        )*
+    };
+}
+
+scope_marker! {
+    StreamsRead => Some(Scope::StreamsRead),
+    StreamsWrite => Some(Scope::StreamsWrite),
+    AdminOnly => Some(Scope::Admin),
+    AnyCaller => None,
+}
+
+/// The caller of a route that needs scope `S`; extracting it is the check (and the only way to
+/// get one: the marker field is private). Destructure as `Authorized { caller, .. }`.
+#[derive(Debug)]
+pub struct Authorized<S: RequiredScope> {
+    pub caller: Caller,
+    scope: PhantomData<S>,
+}
+
+impl<S: RequiredScope> FromRequestParts<AppState> for Authorized<S> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let caller = authenticate(parts, state).await?.ok_or(AppError::Unauthorized)?;
+        if let Some(scope) = S::SCOPE
+            && !caller.scopes.contains(scope)
+        {
+            return Err(AppError::Forbidden(format!("this credential lacks the {scope} scope")));
+        }
+        if let Credential::Session { csrf_token } = &caller.credential
+            && !is_safe(&parts.method)
+        {
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            if !constant_time_eq(sent.as_bytes(), csrf_token.as_bytes()) {
+                return Err(AppError::Forbidden(format!("missing or wrong {CSRF_HEADER} header")));
+            }
+        }
+        state.limits.check_caller(&caller)?;
+        Ok(Self { caller, scope: PhantomData })
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The caller the request's credentials name; `None` when it carries none.
+pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Caller>, AppError> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let bearer = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(AppError::Unauthorized)?.trim();
+        if constant_time_eq(bearer.as_bytes(), state.admin_token.as_bytes()) {
+            let user = state.store.users().first_admin().await?.ok_or(AppError::Unauthorized)?;
+            return Ok(Some(Caller { user, scopes: Scopes::all(), credential: Credential::AdminToken }));
+        }
+        let (token, user) = state.store.api_tokens().authenticate(bearer).await?.ok_or(AppError::Unauthorized)?;
+        let mut scopes = token.scopes;
+        if user.role != Role::Admin && scopes.contains(Scope::Admin) {
+            // A creator never acts as admin, whatever a stored token says.
+            scopes = Scopes::parse(scopes.iter().filter(|s| *s != Scope::Admin).map(Scope::as_str))?;
+        }
+        return Ok(Some(Caller { user, scopes, credential: Credential::ApiToken { id: token.id } }));
+    }
+    let Some(cookie) = session_cookie_value(&parts.headers) else { return Ok(None) };
+    let Some((session, user)) = state.store.sessions().authenticate(&cookie).await? else { return Ok(None) };
+    let scopes = match user.role {
+        Role::Admin => Scopes::all(),
+        Role::Creator => Scopes::creator(),
+    };
+    Ok(Some(Caller { user, scopes, credential: Credential::Session { csrf_token: session.csrf_token } }))
+}
+
+/// The session cookie's value, if the request has one.
+pub(crate) fn session_cookie_value(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
 /// Compares without stopping at the first difference, so timing does not reveal a prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

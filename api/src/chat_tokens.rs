@@ -1,43 +1,68 @@
 //! `/api/chat/tokens` (admin): names for the chat, as viewers everywhere or as the moderator of
 //! one stream's room. The name follows the product's display-name rule (checked by the store).
 
+use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::auth::{AdminOnly, Authorized};
+use crate::error::Problem;
 use crate::{AppError, AppState};
 
-/// Routes behind the admin check (see `auth`).
-pub(crate) fn admin_routes() -> Router<AppState> {
-    Router::new().route("/api/chat/tokens", post(create))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateChatToken {
-    /// Display name in chat.
+pub(crate) struct CreateChatToken {
+    /// Display name in chat: 1 to 32 characters, no control, zero-width or bidi characters.
     name: String,
     /// Makes the holder a moderator of this stream's chat (a viewer elsewhere).
     #[serde(default)]
     moderator_of: Option<String>,
 }
 
+/// A chat token, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChatToken {
+    name: String,
+    /// `viewer` or `moderator`.
+    role: String,
+    moderator_of: Option<String>,
+    /// Pass as `?token=` on the chat websocket, or `?chat_token=` on the player page.
+    token: String,
+}
+
+/// Make a chat token.
+#[utoipa::path(post, path = "/api/chat/tokens", tag = "chat",
+    request_body = CreateChatToken,
+    security(("bearer" = ["admin"]), ("session" = ["admin"])),
+    responses(
+        (status = 201, description = "Created", body = ChatToken),
+        (status = 400, description = "Bad name or unknown stream", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope or CSRF token", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn create(
     State(state): State<AppState>,
+    _admin: Authorized<AdminOnly>,
     body: Result<Json<CreateChatToken>, JsonRejection>,
-) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+) -> Result<(StatusCode, Json<ChatToken>), AppError> {
     let Json(body) = body?;
     let made = state.store.chat_tokens().create(&body.name, body.moderator_of.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({
-            "name": made.name,
-            "role": made.role.as_str(),
-            "moderator_of": made.moderator_of,
-            "token": made.token.as_str(),
-        })),
+        Json(ChatToken {
+            name: made.name,
+            role: made.role.as_str().into(),
+            moderator_of: made.moderator_of,
+            token: made.token.as_str().into(),
+        }),
     ))
 }

@@ -1,25 +1,73 @@
-//! One error type for handlers: clients get a status and a short JSON message, internals go to
-//! the log.
+//! One error type for handlers. Under `/api` every error is RFC 9457 `application/problem+json`
+//! (`type`, `title`, `status`, `detail`, plus the `request_id` the logs carry); `problem.rs`
+//! turns errors produced outside the handlers (unknown routes, wrong methods, body limits) into
+//! the same shape. Internals are logged, never sent.
+
+use std::time::Duration;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use oxcast_store::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("missing or invalid admin token")]
+    #[error("missing or invalid credentials: send Authorization: Bearer TOKEN or log in")]
     Unauthorized,
+    #[error("wrong name or password")]
+    WrongLogin,
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("too many requests; retry in {} s", retry_after.as_secs().max(1))]
+    TooManyRequests { retry_after: Duration },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// An RFC 9457 problem, as every `/api` error is sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status says what kind of problem it is.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status's reason phrase.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// The `X-Request-Id` of the request, as in the server's log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            request_id: None,
+        }
+    }
+
+    pub fn into_response_with(self, status: StatusCode) -> Response {
+        let mut response = (status, Json(self)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
 }
 
 impl From<StoreError> for AppError {
@@ -28,10 +76,11 @@ impl From<StoreError> for AppError {
             StoreError::InvalidName(msg) => AppError::BadRequest(msg),
             StoreError::InvalidPassphrase(msg) => AppError::BadRequest(format!("srt passphrase {msg}")),
             StoreError::InvalidDisplayName(e) => AppError::BadRequest(format!("name: {e}")),
-            e @ (StoreError::UnknownProfile { .. } | StoreError::UnknownStream(_)) => {
+            e @ (StoreError::UnknownProfile { .. } | StoreError::UnknownStream(_) | StoreError::Invalid(_)) => {
                 AppError::BadRequest(e.to_string())
             }
             StoreError::NameTaken(name) => AppError::Conflict(format!("stream {name} already exists")),
+            StoreError::UserTaken(name) => AppError::Conflict(format!("user {name} already exists")),
             other => AppError::Internal(Box::new(other)),
         }
     }
@@ -47,19 +96,45 @@ impl From<axum::extract::rejection::JsonRejection> for AppError {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let status = match &self {
+impl From<axum::extract::rejection::QueryRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        AppError::BadRequest(rejection.body_text())
+    }
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized | AppError::WrongLogin => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Internal(source) => {
-                tracing::error!(error = %source, "request failed");
-                StatusCode::INTERNAL_SERVER_ERROR
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let AppError::Internal(source) = &self {
+            tracing::error!(error = %source, "request failed");
+        }
+        let mut response = Problem::new(status, self.to_string()).into_response_with(status);
+        let headers = response.headers_mut();
+        match &self {
+            AppError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-        };
-        (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response()
+            AppError::TooManyRequests { retry_after } => {
+                let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            _ => {}
+        }
+        response
     }
 }

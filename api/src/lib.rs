@@ -1,19 +1,29 @@
-//! The HTTP application: REST API, web pages, metrics, and every other crate's routes mounted
+//! The HTTP application: the REST API, web pages, metrics, and every other crate's routes mounted
 //! beside them on one listener.
 //!
 //! [`app`] is the one place the HTTP surface is assembled: this crate's routes, the LL-HLS
-//! origin (from `ll-hls`), WHIP (from `ingest`) and the chat websocket (from `chat`). Only this
-//! crate knows the JSON shapes of the REST API. Live state comes in through the [`LiveView`]
-//! trait (implemented by the binary's registry), persistent state through `oxcast_store::Store`
-//! (this crate owns no SQL). Who may call what is decided by route layers (`auth`), not inside
-//! handlers.
+//! origin (from `ll-hls`), WHIP (from `ingest`) and the chat websocket (from `chat`), under one
+//! set of layers (request ids, problem+json errors under `/api`, per-address rate limits, body
+//! limit). Only this crate knows the JSON shapes of the REST API, and every `/api` route is
+//! described by the OpenAPI document it serves (`openapi`). Who may call what is decided by the
+//! `auth` extractor each handler takes; live state comes in through the [`LiveView`] trait,
+//! persistent state through `oxcast_store::Store` (this crate owns no SQL).
 
-mod auth;
+mod accounts;
+pub mod auth;
 mod chat_tokens;
+pub mod client;
 mod error;
+mod layout;
+pub mod limits;
 pub mod live_view;
 mod metrics;
+mod openapi;
 mod pages;
+mod pagination;
+mod problem;
+pub mod request_id;
+mod sessions;
 mod streams;
 pub mod web_assets;
 
@@ -21,10 +31,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
 use oxcast_ll_hls::PackagerDirectory;
 use oxcast_store::{KnownProfiles, Store};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
-pub use error::AppError;
+pub use client::IpNet;
+pub use error::{AppError, Problem};
+pub use limits::{ApiLimits, LimitSettings};
 pub use live_view::{LiveStatus, LiveView, RenditionStatus, ViewerCount, ViewerCounts};
 
 /// Request bodies larger than this are refused with 413 (the API only takes small JSON).
@@ -47,10 +62,14 @@ pub struct AppState {
     /// Transcoding profile names streams may use, and the default one (from the configuration).
     pub profiles: KnownProfiles,
     pub live: Arc<dyn LiveView>,
+    /// The bootstrap admin token: acts for the first admin with every scope.
     pub admin_token: Arc<str>,
     pub urls: PublicUrls,
     /// Viewer counts (`None` when chat/presence is off).
     pub viewers: Option<Arc<dyn ViewerCounts>>,
+    pub limits: Arc<ApiLimits>,
+    /// Proxies whose `X-Forwarded-For` / `-Proto` are believed.
+    pub trusted_proxies: Arc<[IpNet]>,
 }
 
 /// The routes other crates serve on the same listener, each with its own state applied.
@@ -63,18 +82,33 @@ pub struct Mounts {
     pub chat: Option<Router>,
 }
 
+/// Every `/api` route with its OpenAPI document.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(streams::routes())
+        .merge(accounts::routes())
+        .merge(chat_tokens::routes())
+        .split_for_parts()
+}
+
+/// The OpenAPI document of every `/api` route (what `/api/openapi.json` serves).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
 /// The whole HTTP surface.
 pub fn app(state: AppState, mounts: Mounts) -> Router {
-    let admin = Router::new()
-        .merge(streams::admin_routes())
-        .merge(chat_tokens::admin_routes())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_admin));
+    let (api, document) = api();
+    let document = Arc::new(document);
     let mut router = Router::new()
-        .merge(admin)
-        .merge(streams::public_routes())
+        .merge(api)
+        .route("/api/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
         .merge(pages::routes())
+        .merge(sessions::routes())
         .merge(metrics::routes())
+        .fallback(problem::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::per_address))
         .with_state(state)
         .merge(oxcast_ll_hls::router(mounts.packagers));
     if let Some(whip) = mounts.whip {
@@ -83,7 +117,7 @@ pub fn app(state: AppState, mounts: Mounts) -> Router {
     if let Some(chat) = mounts.chat {
         router = router.merge(chat);
     }
-    router
+    router.layer(axum::middleware::from_fn(problem::api_problems)).layer(axum::middleware::from_fn(request_id::assign))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! What the API may ask the live side, and the JSON it reports.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A stream's live state as `GET /api/streams/NAME` reports it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct LiveStatus {
     /// "live" or "offline".
     pub state: &'static str,
@@ -37,7 +38,7 @@ impl LiveStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct RenditionStatus {
     pub id: String,
     /// "video" or "audio"
@@ -60,7 +61,7 @@ pub trait LiveView: Send + Sync + 'static {
 
 /// Viewer counts of a stream: distinct viewers now (players and chat sockets, each browser once)
 /// and the highest count seen.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ToSchema)]
 pub struct ViewerCount {
     pub current: u64,
     pub peak: u64,

@@ -1,25 +1,52 @@
-//! Pages served by the binary itself: the player and its script.
+//! Pages served by the binary itself: the player and its script, the creator studio, the API
+//! reference, health.
 
 use axum::Router;
-use axum::extract::Path;
-use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use crate::AppState;
-use crate::web_assets::{HLS_JS, render_player};
+use crate::auth::session_cookie_value;
+use crate::layout::{self, PageParts};
+use crate::web_assets::{HLS_JS, REDOC_JS, render_player};
+
+const STUDIO_HTML: &str = include_str!("../web/studio.html");
+const DOCS_HTML: &str = include_str!("../web/docs.html");
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/watch/{name}", get(watch))
-        .route("/assets/hls.min.js", get(hls_js))
+        .route("/studio", get(studio))
+        .route("/api/docs", get(|| async { Html(DOCS_HTML) }))
+        .route("/assets/hls.min.js", get(|| async { script(HLS_JS) }))
+        .route("/assets/redoc.standalone.js", get(|| async { script(REDOC_JS) }))
         .route("/healthz", get(|| async { "ok\n" }))
+}
+
+fn script(body: &'static [u8]) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/javascript"), (header::CACHE_CONTROL, "public, max-age=86400")], body)
 }
 
 async fn watch(Path(name): Path<String>) -> Html<String> {
     Html(render_player(&name))
 }
 
-async fn hls_js() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/javascript"), (header::CACHE_CONTROL, "public, max-age=86400")], HLS_JS)
+/// The creator's dashboard: my streams. Logged-out visitors go to the login first.
+async fn studio(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match session_cookie_value(&headers) {
+        Some(value) => state.store.sessions().authenticate(&value).await.ok().flatten(),
+        None => None,
+    };
+    let Some((session, user)) = session else {
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, "/login?next=/studio")]).into_response();
+    };
+    let page = layout::render(&PageParts {
+        title: "Studio",
+        current: "/studio",
+        user: Some((&user.display_name, &session.csrf_token)),
+        main: STUDIO_HTML,
+    });
+    ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }

@@ -1,5 +1,6 @@
 //! The REST routes driven in-process with `tower::ServiceExt::oneshot`: a real store (SQLite in
-//! memory), a fake `LiveView` and fake viewer counts, no sockets.
+//! memory), a fake `LiveView` and fake viewer counts, no sockets. The auth matrix walks the
+//! OpenAPI document itself, so a route added later is covered (or the test asks for a sample).
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,11 +10,13 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use oxcast_ll_hls::{PackagerDirectory, StreamPackager};
-use oxcast_store::{KnownProfiles, Store};
+use oxcast_store::{KnownProfiles, NewUser, Role, Scopes, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::{AppState, LiveStatus, LiveView, Mounts, PublicUrls, RenditionStatus, ViewerCount, ViewerCounts};
+use crate::{
+    AppState, LimitSettings, LiveStatus, LiveView, Mounts, PublicUrls, RenditionStatus, ViewerCount, ViewerCounts,
+};
 
 const ADMIN: &str = "test-admin-token-0123456789";
 
@@ -63,8 +66,10 @@ impl PackagerDirectory for NoPackagers {
     }
 }
 
-async fn app() -> (axum::Router, Store) {
+/// The app over a fresh store whose first admin exists (as `serve` makes sure).
+async fn app_with(limits: LimitSettings) -> (axum::Router, Store) {
     let store = Store::open("sqlite::memory:").await.unwrap();
+    store.users().ensure_first_admin().await.unwrap();
     let state = AppState {
         store: store.clone(),
         profiles: KnownProfiles::new(["passthrough".to_owned(), "standard".to_owned()], "standard").unwrap(),
@@ -76,9 +81,40 @@ async fn app() -> (axum::Router, Store) {
             srt: Some("srt://example.test:8890".into()),
         },
         viewers: Some(Arc::new(FakeViewers)),
+        limits: Arc::new(crate::ApiLimits::new(limits)),
+        trusted_proxies: Arc::new([]),
     };
     let mounts = Mounts { packagers: Arc::new(NoPackagers), whip: None, chat: None };
     (crate::app(state, mounts), store)
+}
+
+async fn app() -> (axum::Router, Store) {
+    app_with(LimitSettings { api_requests_per_minute: 100_000, login_attempts_per_ten_minutes: 1000 }).await
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+async fn send(app: &axum::Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Reply { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+}
+
+fn request(method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Request<Body> {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    match body {
+        Some(v) => request.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
+        None => request.body(Body::empty()).unwrap(),
+    }
 }
 
 async fn call(
@@ -88,58 +124,138 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(path);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let body = match body {
-        Some(v) => {
-            request = request.header(header::CONTENT_TYPE, "application/json");
-            Body::from(v.to_string())
-        }
-        None => Body::empty(),
+    let reply = send(app, request(method, path, token, body.as_ref())).await;
+    (reply.status, reply.body)
+}
+
+/// A creator with a token holding `scopes`.
+async fn creator_token(store: &Store, name: &str, scopes: &[&str]) -> String {
+    let user = match store.users().by_name(name).await.unwrap() {
+        Some(u) => u,
+        None => store
+            .users()
+            .create(NewUser { name, display_name: None, password: None, role: Role::Creator })
+            .await
+            .unwrap(),
     };
-    let response = app.clone().oneshot(request.body(body).unwrap()).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let (_, secret) =
+        store.api_tokens().create(&user, "test", &Scopes::parse(scopes.iter().copied()).unwrap()).await.unwrap();
+    secret.as_str().to_owned()
 }
 
-/// Every admin route, with a body it would accept.
-fn admin_calls() -> Vec<(Method, &'static str, Option<Value>)> {
-    vec![
-        (Method::POST, "/api/streams", Some(json!({"name": "x"}))),
-        (Method::GET, "/api/streams", None),
-        (Method::POST, "/api/streams/main/rotate-key", None),
-        (Method::PUT, "/api/streams/main/profile", Some(json!({"profile": null}))),
-        (Method::PUT, "/api/streams/main/srt-passphrase", Some(json!({"passphrase": null}))),
-        (Method::POST, "/api/chat/tokens", Some(json!({"name": "Ann"}))),
-    ]
+/// A body each documented operation accepts; the matrix asks for one when a route is new.
+fn sample_body(method: &str, path: &str) -> Option<Value> {
+    Some(match (method, path) {
+        ("post", "/api/streams") => json!({"name": "matrix-new"}),
+        ("patch", "/api/streams/{name}") => json!({"title": "t"}),
+        ("put", "/api/streams/{name}/profile") => json!({"profile": null}),
+        ("put", "/api/streams/{name}/srt-passphrase") => json!({"passphrase": null}),
+        ("post", "/api/chat/tokens") => json!({"name": "Ann"}),
+        ("post", "/api/users") => json!({"name": "matrix-user"}),
+        ("post", "/api/tokens") => json!({"name": "t", "scopes": ["streams:read"]}),
+        _ => return None,
+    })
 }
+
+const BODILESS: [(&str, &str); 7] = [
+    ("get", "/api/streams"),
+    ("get", "/api/streams/{name}"),
+    ("post", "/api/streams/{name}/rotate-key"),
+    ("get", "/api/users"),
+    ("get", "/api/me"),
+    ("get", "/api/tokens"),
+    ("delete", "/api/tokens/{id}"),
+];
 
 #[tokio::test]
-async fn every_admin_route_refuses_missing_and_wrong_tokens_and_admits_the_admin() {
+async fn every_documented_route_enforces_the_scope_it_states_and_hides_other_users_resources() {
     let (app, store) = app().await;
-    store.streams().create("main", None).await.unwrap();
-    for (method, path, body) in admin_calls() {
-        for token in [None, Some("wrong-token-wrong-token"), Some(&ADMIN[..ADMIN.len() - 1])] {
-            let (status, err) = call(&app, method.clone(), path, token, body.clone()).await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with {token:?}: {err}");
-            assert_eq!(err["error"], "missing or invalid admin token");
+    let document = serde_json::to_value(crate::openapi_document()).unwrap();
+    // Ann owns `ann-cam`; Bob has every creator scope but owns nothing; Cy has a token with no
+    // scope that any route asks for.
+    let ann = creator_token(&store, "ann", &["streams:read", "streams:write"]).await;
+    let ann_id = store.users().by_name("ann").await.unwrap().unwrap().id;
+    store.streams().create("ann-cam", &ann_id, None).await.unwrap();
+    let bob = creator_token(
+        &store,
+        "bob",
+        &["streams:read", "streams:write", "videos:read", "videos:write", "webhooks:write"],
+    )
+    .await;
+    let cy = creator_token(&store, "cy", &["webhooks:write"]).await;
+
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let body = sample_body(method, path);
+            assert!(
+                body.is_some() || BODILESS.contains(&(method.as_str(), path.as_str())),
+                "{method} {path} is new: give it a sample body (or list it as bodiless) in api/src/tests.rs"
+            );
+            let scopes: Vec<String> = op["security"]
+                .as_array()
+                .map(|reqs| {
+                    reqs.iter()
+                        .flat_map(|r| r.as_object().unwrap().values())
+                        .flat_map(|v| v.as_array().unwrap().clone())
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let public = op.get("security").is_none();
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            // A token of Ann's must exist for the token routes; a stream of Ann's for the stream routes.
+            let concrete = path.replace("{name}", "ann-cam").replace("{id}", "tok_0000000000000000");
+
+            let (status, err) = call(&app, m.clone(), &concrete, None, body.clone()).await;
+            if public {
+                assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path} is documented public");
+            } else {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} without credentials: {err}");
+                assert_eq!(err["status"], 401, "problem+json: {err}");
+            }
+            if !public {
+                let (status, _) = call(&app, m.clone(), &concrete, Some("oxt_not-a-token"), body.clone()).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with a wrong token");
+            }
+            if let Some(scope) = scopes.first() {
+                let (status, err) = call(&app, m.clone(), &concrete, Some(&cy), body.clone()).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} needs {scope}: {err}");
+                assert!(err["detail"].as_str().unwrap().contains(scope.as_str()), "{err}");
+            }
+            // Another user's stream is not found, not forbidden.
+            if path.contains("{name}") && !public {
+                let (status, err) = call(&app, m.clone(), &concrete, Some(&bob), body.clone()).await;
+                assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path} on Ann's stream as Bob: {err}");
+            }
+            checked += 1;
         }
-        let (status, body) = call(&app, method.clone(), path, Some(ADMIN), body).await;
-        assert!(status.is_success(), "{method} {path} as admin: {status} {body}");
     }
-    // Refused calls changed nothing: only the admin's "x" was created.
-    let names: Vec<String> = store.streams().list().await.unwrap().into_iter().map(|r| r.name).collect();
-    assert_eq!(names, ["main", "x"]);
+    assert!(checked >= 12, "only {checked} operations in the document");
+
+    // The admin (bootstrap token) sees everyone's; the owner sees their own.
+    let (status, _) =
+        call(&app, Method::PATCH, "/api/streams/ann-cam", Some(ADMIN), Some(json!({"title": "by admin"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, mine) = call(&app, Method::GET, "/api/streams", Some(&ann), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = mine["items"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ann-cam"]);
+    let (_, theirs) = call(&app, Method::GET, "/api/streams", Some(&bob), None).await;
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 0, "{theirs}");
+    let admin_id = store.users().first_admin().await.unwrap().unwrap().id;
+    store.streams().create("admins-own", &admin_id, None).await.unwrap();
+    let (_, all) = call(&app, Method::GET, "/api/streams", Some(ADMIN), None).await;
+    let names: Vec<&str> = all["items"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["admins-own", "ann-cam"], "the admin sees everyone's");
 }
 
 #[tokio::test]
-async fn created_streams_carry_every_publish_url_and_conflicts_are_named() {
-    let (app, _store) = app().await;
-    let (status, created) =
-        call(&app, Method::POST, "/api/streams", Some(ADMIN), Some(json!({"name": "studio"}))).await;
+async fn created_streams_carry_every_publish_url_and_belong_to_their_creator() {
+    let (app, store) = app().await;
+    let ann = creator_token(&store, "ann", &["streams:write", "streams:read"]).await;
+    let body = json!({"name": "studio", "title": "Friday jam", "category": "Music"});
+    let (status, created) = call(&app, Method::POST, "/api/streams", Some(&ann), Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let key = created["stream_key"].as_str().unwrap();
     assert!(key.starts_with("sk_"));
@@ -147,120 +263,315 @@ async fn created_streams_carry_every_publish_url_and_conflicts_are_named() {
     assert_eq!(created["srt_url"], format!("srt://example.test:8890?streamid=#!::r={key},m=publish"));
     assert_eq!(created["whip_url"], "http://example.test:8080/whip/studio");
     assert_eq!(created["player_url"], "http://example.test:8080/watch/studio");
-    assert_eq!(created["playlist_url"], "http://example.test:8080/live/studio/index.m3u8");
+    let record = store.streams().get("studio").await.unwrap().unwrap();
+    assert_eq!(record.owner_id, Some(store.users().by_name("ann").await.unwrap().unwrap().id));
+    assert_eq!(record.details.title, "Friday jam");
 
-    let (status, err) = call(&app, Method::POST, "/api/streams", Some(ADMIN), Some(json!({"name": "studio"}))).await;
-    assert_eq!((status, err["error"].as_str().unwrap()), (StatusCode::CONFLICT, "stream studio already exists"));
-    let (status, _) = call(&app, Method::POST, "/api/streams", Some(ADMIN), Some(json!({"name": "../etc"}))).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, err) = call(&app, Method::POST, "/api/streams", Some(&ann), Some(json!({"name": "studio"}))).await;
+    assert_eq!((status, err["detail"].as_str().unwrap()), (StatusCode::CONFLICT, "stream studio already exists"));
     let (status, err) =
-        call(&app, Method::POST, "/api/streams", Some(ADMIN), Some(json!({"name": "a", "profile": "4k"}))).await;
+        call(&app, Method::POST, "/api/streams", Some(&ann), Some(json!({"name": "x", "owner": "admin"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "creators cannot create for others: {err}");
+    let (status, err) =
+        call(&app, Method::POST, "/api/streams", Some(&ann), Some(json!({"name": "a", "profile": "4k"}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(err["error"].as_str().unwrap().contains("passthrough, standard"), "{err}");
+    assert!(err["detail"].as_str().unwrap().contains("passthrough, standard"), "{err}");
     let huge = json!({"name": "x".repeat(20_000)});
-    assert_eq!(
-        call(&app, Method::POST, "/api/streams", Some(ADMIN), Some(huge)).await.0,
-        StatusCode::PAYLOAD_TOO_LARGE
-    );
+    let (status, err) = call(&app, Method::POST, "/api/streams", Some(&ann), Some(huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(err["status"], 413, "even axum's own refusals are problem+json: {err}");
+    // The admin may create for someone.
+    let (status, _) =
+        call(&app, Method::POST, "/api/streams", Some(ADMIN), Some(json!({"name": "for-ann", "owner": "ann"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, mine) = call(&app, Method::GET, "/api/streams?limit=1", Some(&ann), None).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    let cursor = mine["next_cursor"].as_str().unwrap();
+    let (_, rest) = call(&app, Method::GET, &format!("/api/streams?limit=1&cursor={cursor}"), Some(&ann), None).await;
+    assert_eq!(rest["items"][0]["name"], "studio");
+    assert!(rest["next_cursor"].is_null());
 }
 
 #[tokio::test]
 async fn status_joins_the_store_the_live_view_and_the_viewer_counts() {
     let (app, store) = app().await;
-    store.streams().create("live-one", None).await.unwrap();
-    store.streams().create("quiet", None).await.unwrap();
-
+    let admin = store.users().first_admin().await.unwrap().unwrap();
+    store.streams().create("live-one", &admin.id, None).await.unwrap();
     let (status, live) = call(&app, Method::GET, "/api/streams/live-one", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((live["state"].as_str(), live["protocol"].as_str()), (Some("live"), Some("rtmp")));
     assert_eq!(live["renditions"][0]["height"], 720);
     assert_eq!(live["viewers"], json!({"current": 3, "peak": 7}));
     assert_eq!(live["profile"], "standard");
-    assert_eq!(live["srt_encrypted"], false);
-
-    let (_, quiet) = call(&app, Method::GET, "/api/streams/quiet", None, None).await;
-    assert_eq!(quiet["state"], "offline");
-    assert!(quiet.get("viewers").is_none(), "{quiet}");
     assert_eq!(call(&app, Method::GET, "/api/streams/nope", None, None).await.0, StatusCode::NOT_FOUND);
-
-    let (_, list) = call(&app, Method::GET, "/api/streams", Some(ADMIN), None).await;
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["live-one", "quiet"]);
 }
 
 #[tokio::test]
-async fn profile_passphrase_and_key_changes_reach_the_store() {
+async fn tokens_are_listed_without_secrets_limited_to_the_callers_scopes_and_revoked_at_once() {
     let (app, store) = app().await;
-    let old_key = store.streams().create("cam", None).await.unwrap().key;
-
-    let (status, set) =
-        call(&app, Method::PUT, "/api/streams/cam/profile", Some(ADMIN), Some(json!({"profile": "passthrough"}))).await;
-    assert_eq!((status, set["profile"].as_str()), (StatusCode::OK, Some("passthrough")));
-    assert_eq!(store.streams().get("cam").await.unwrap().unwrap().profile.as_deref(), Some("passthrough"));
-    let (_, back) =
-        call(&app, Method::PUT, "/api/streams/cam/profile", Some(ADMIN), Some(json!({"profile": null}))).await;
-    assert_eq!(back["profile"], "standard");
-    let (status, _) =
-        call(&app, Method::PUT, "/api/streams/cam/profile", Some(ADMIN), Some(json!({"profile": "nope"}))).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) =
-        call(&app, Method::PUT, "/api/streams/gone/profile", Some(ADMIN), Some(json!({"profile": null}))).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-
-    let (status, _) =
-        call(&app, Method::PUT, "/api/streams/cam/srt-passphrase", Some(ADMIN), Some(json!({"passphrase": "short"})))
+    let narrow = creator_token(&store, "ann", &["streams:read", "streams:write"]).await;
+    let (status, made) =
+        call(&app, Method::POST, "/api/tokens", Some(&narrow), Some(json!({"name": "ci", "scopes": ["streams:read"]})))
             .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let secret = made["token"].as_str().unwrap().to_owned();
+    let id = made["id"].as_str().unwrap().to_owned();
+    let (status, err) =
+        call(&app, Method::POST, "/api/tokens", Some(&narrow), Some(json!({"name": "x", "scopes": ["videos:write"]})))
+            .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a token cannot mint a broader one: {err}");
+    let (status, _) =
+        call(&app, Method::POST, "/api/tokens", Some(&narrow), Some(json!({"name": "x", "scopes": ["nope"]}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call(
-        &app,
-        Method::PUT,
-        "/api/streams/cam/srt-passphrase",
-        Some(ADMIN),
-        Some(json!({"passphrase": "long-enough-1"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(store.streams().get("cam").await.unwrap().unwrap().srt_encrypted);
 
-    let (status, rotated) = call(&app, Method::POST, "/api/streams/cam/rotate-key", Some(ADMIN), None).await;
-    assert_eq!(status, StatusCode::OK);
-    let new_key = rotated["stream_key"].as_str().unwrap();
-    assert!(store.streams().by_key(old_key.as_str()).await.unwrap().is_none());
-    assert_eq!(store.streams().by_key(new_key).await.unwrap().unwrap().name, "cam");
+    let (_, list) = call(&app, Method::GET, "/api/tokens", Some(&narrow), None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert!(!list.to_string().contains(&secret), "secrets are never listed");
+    let (status, me) = call(&app, Method::GET, "/api/me", Some(&secret), None).await;
+    assert_eq!((status, me["scopes"].clone()), (StatusCode::OK, json!(["streams:read"])));
+    assert_eq!(me["credential"], "api_token");
+
     assert_eq!(
-        call(&app, Method::POST, "/api/streams/gone/rotate-key", Some(ADMIN), None).await.0,
+        call(&app, Method::DELETE, &format!("/api/tokens/{id}"), Some(&narrow), None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/api/me", Some(&secret), None).await.0,
+        StatusCode::UNAUTHORIZED,
+        "revoked at once"
+    );
+    assert_eq!(
+        call(&app, Method::DELETE, &format!("/api/tokens/{id}"), Some(&narrow), None).await.0,
         StatusCode::NOT_FOUND
     );
 }
 
 #[tokio::test]
+async fn admins_manage_users_and_creators_cannot() {
+    let (app, store) = app().await;
+    let (status, user) =
+        call(&app, Method::POST, "/api/users", Some(ADMIN), Some(json!({"name": "Dee", "password": "long enough"})))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    assert_eq!(
+        (user["name"].as_str(), user["role"].as_str(), user["has_password"].as_bool()),
+        (Some("dee"), Some("creator"), Some(true))
+    );
+    assert!(!user.to_string().contains("long enough"));
+    assert_eq!(
+        call(&app, Method::POST, "/api/users", Some(ADMIN), Some(json!({"name": "dee"}))).await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        call(&app, Method::POST, "/api/users", Some(ADMIN), Some(json!({"name": "e", "role": "god"}))).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let creator = creator_token(&store, "ann", &["streams:read", "streams:write", "videos:read"]).await;
+    assert_eq!(call(&app, Method::GET, "/api/users", Some(&creator), None).await.0, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn chat_token_names_follow_the_product_display_name_rule() {
     let (app, store) = app().await;
-    store.streams().create("main", None).await.unwrap();
-    let (status, made) = call(
-        &app,
-        Method::POST,
-        "/api/chat/tokens",
-        Some(ADMIN),
-        Some(json!({"name": "  Bob  ", "moderator_of": "main"})),
-    )
-    .await;
+    let admin = store.users().first_admin().await.unwrap().unwrap();
+    store.streams().create("main", &admin.id, None).await.unwrap();
+    let body = json!({"name": "  Bob  ", "moderator_of": "main"});
+    let (status, made) = call(&app, Method::POST, "/api/chat/tokens", Some(ADMIN), Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     assert_eq!((made["name"].as_str(), made["role"].as_str()), (Some("Bob"), Some("moderator")));
-    let holder = store.chat_tokens().holder(made["token"].as_str().unwrap()).await.unwrap().unwrap();
-    assert_eq!(holder.stream.as_deref(), Some("main"));
-
-    // The weaker rule this route used to apply let bidi overrides and zero-width spaces through.
     for bad in ["Ann\u{202e}", "A\u{200b}nn", "", &"x".repeat(33)] {
         let (status, err) = call(&app, Method::POST, "/api/chat/tokens", Some(ADMIN), Some(json!({"name": bad}))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}: {err}");
-        assert!(err["error"].as_str().unwrap().starts_with("name: "), "{err}");
+        assert!(err["detail"].as_str().unwrap().starts_with("name: "), "{err}");
     }
-    let (status, err) =
-        call(&app, Method::POST, "/api/chat/tokens", Some(ADMIN), Some(json!({"name": "Cy", "moderator_of": "nope"})))
-            .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(err["error"].as_str().unwrap().contains("no stream named nope"), "{err}");
+}
+
+fn form(path: &str, fields: &str, cookie: Option<&str>, extra: &[(&str, &str)]) -> Request<Body> {
+    let mut r = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    for (k, v) in extra {
+        r = r.header(*k, *v);
+    }
+    r.body(Body::from(fields.to_owned())).unwrap()
+}
+
+fn with_cookie(method: Method, path: &str, cookie: &str, csrf: Option<&str>, body: Option<&Value>) -> Request<Body> {
+    let mut r = Request::builder().method(method).uri(path).header(header::COOKIE, cookie);
+    if let Some(csrf) = csrf {
+        r = r.header("x-csrf-token", csrf);
+    }
+    match body {
+        Some(v) => r.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
+        None => r.body(Body::empty()).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_cookie_and_changes_need_the_csrf_token() {
+    let (app, store) = app().await;
+    store
+        .users()
+        .create(NewUser {
+            name: "ann",
+            display_name: Some("Ann"),
+            password: Some("correct horse"),
+            role: Role::Creator,
+        })
+        .await
+        .unwrap();
+
+    let wrong = send(&app, form("/login", "name=ann&password=nope", None, &[])).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers.get(header::SET_COOKIE).is_none());
+    let cross = send(
+        &app,
+        form(
+            "/login",
+            "name=ann&password=correct+horse",
+            None,
+            &[("origin", "https://evil.example"), ("host", "tv.example")],
+        ),
+    )
+    .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN, "login CSRF refused");
+
+    let ok = send(
+        &app,
+        form(
+            "/login",
+            "name=ann&password=correct+horse&next=/studio",
+            None,
+            &[("host", "tv.example"), ("origin", "http://tv.example")],
+        ),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert_eq!(ok.headers[header::LOCATION], "/studio");
+    let set_cookie = ok.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain http without a trusted proxy: {set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+
+    let me = send(&app, with_cookie(Method::GET, "/api/me", &cookie, None, None)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["credential"], "session");
+    let csrf = me.body["csrf_token"].as_str().unwrap().to_owned();
+    let body = json!({"name": "from-the-page"});
+    let no_csrf = send(&app, with_cookie(Method::POST, "/api/streams", &cookie, None, Some(&body))).await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN, "{}", no_csrf.body);
+    let bad_csrf =
+        send(&app, with_cookie(Method::POST, "/api/streams", &cookie, Some("csrf_wrong"), Some(&body))).await;
+    assert_eq!(bad_csrf.status, StatusCode::FORBIDDEN);
+    let made = send(&app, with_cookie(Method::POST, "/api/streams", &cookie, Some(&csrf), Some(&body))).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+
+    // The studio page carries the same CSRF token for its scripts.
+    let page = app.clone().oneshot(with_cookie(Method::GET, "/studio", &cookie, None, None)).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = String::from_utf8(page.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(html.contains(&format!("<meta name=\"csrf-token\" content=\"{csrf}\">")));
+    assert!(html.contains("My streams") && html.contains("<span>Ann</span>"));
+    let anonymous = send(&app, Request::get("/studio").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (anonymous.status, anonymous.headers[header::LOCATION].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/login?next=/studio")
+    );
+
+    // Logging out needs the token too, then the cookie is worthless.
+    let refused = send(&app, form("/logout", "csrf=wrong", Some(&cookie), &[])).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let out = send(&app, form("/logout", &format!("csrf={csrf}"), Some(&cookie), &[])).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.headers[header::SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(
+        send(&app, with_cookie(Method::GET, "/api/me", &cookie, None, None)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn too_many_requests_get_429_with_retry_after() {
+    let (app, store) = app_with(LimitSettings { api_requests_per_minute: 5, login_attempts_per_ten_minutes: 3 }).await;
+    let ann = creator_token(&store, "ann", &["streams:read"]).await;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(call(&app, Method::GET, "/api/me", Some(&ann), None).await.0);
+    }
+    assert_eq!(statuses[..5], [StatusCode::OK; 5]);
+    let limited = send(&app, request(Method::GET, "/api/me", Some(&ann), None)).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = limited.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(limited.body["status"], 429);
+
+    // Login attempts are counted per name (and address) on their own, much lower budget.
+    let (app, _) = app_with(LimitSettings { api_requests_per_minute: 1000, login_attempts_per_ten_minutes: 3 }).await;
+    let mut last = StatusCode::OK;
+    for _ in 0..4 {
+        last = send(&app, form("/login", "name=ann&password=guess123", None, &[])).await.status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn api_errors_are_problem_json_with_the_request_id() {
+    let (app, _) = app().await;
+    let unknown = send(&app, Request::get("/api/nope").body(Body::empty()).unwrap()).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(unknown.headers[header::CONTENT_TYPE], "application/problem+json");
+    let id = unknown.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(unknown.body["request_id"], id);
+    assert_eq!(
+        (unknown.body["type"].as_str(), unknown.body["title"].as_str()),
+        (Some("about:blank"), Some("Not Found"))
+    );
+    let wrong_method = send(&app, Request::delete("/api/me").body(Body::empty()).unwrap()).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.body["status"], 405);
+    let bad_query = send(&app, request(Method::GET, "/api/streams?limit=0", Some(ADMIN), None)).await;
+    assert_eq!((bad_query.status, bad_query.body["status"].as_u64()), (StatusCode::BAD_REQUEST, Some(400)));
+    let kept =
+        send(&app, Request::get("/api/me").header("x-request-id", "from-proxy-42").body(Body::empty()).unwrap()).await;
+    assert_eq!(kept.headers["x-request-id"], "from-proxy-42");
+    assert_eq!(kept.headers[header::WWW_AUTHENTICATE], "Bearer");
+    // Outside /api errors keep their own shape, but still carry an id.
+    let page = app.clone().oneshot(Request::get("/nope").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(page.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn the_document_and_its_reference_page_are_served() {
+    let (app, _) = app().await;
+    let doc = send(&app, Request::get("/api/openapi.json").body(Body::empty()).unwrap()).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc.body["openapi"]);
+    assert!(doc.body["components"]["securitySchemes"]["bearer"].is_object());
+    let page = app.clone().oneshot(Request::get("/api/docs").body(Body::empty()).unwrap()).await.unwrap();
+    let html = String::from_utf8(page.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(html.contains("spec-url=\"/api/openapi.json\"") && html.contains("/assets/redoc.standalone.js"));
+    let js =
+        app.clone().oneshot(Request::get("/assets/redoc.standalone.js").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(js.headers()[header::CONTENT_TYPE], "application/javascript");
+    assert!(js.into_body().collect().await.unwrap().to_bytes().len() > 500_000, "the real Redoc bundle");
+}
+
+/// Every `/api` route goes through utoipa-axum (so it is in the document): a plain axum
+/// `.route("/api...` anywhere in this crate would bypass it.
+#[test]
+fn no_api_route_bypasses_the_document() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let allowed = ["\"/api/openapi.json\"", "\"/api/docs\""];
+    for entry in std::fs::read_dir(&src).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for line in text.lines().filter(|l| l.contains(".route(\"/api") && !l.trim_start().starts_with("//")) {
+            assert!(allowed.iter().any(|a| line.contains(a)), "{}: {line}", entry.path().display());
+        }
+    }
 }
 
 #[tokio::test]
@@ -271,7 +582,6 @@ async fn pages_health_and_metrics_are_served_in_process() {
     let response = app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
     let text = response.into_body().collect().await.unwrap().to_bytes();
     assert!(std::str::from_utf8(&text).unwrap().contains("fake_metric 1"));
-    // The LL-HLS origin is mounted: an unknown stream is its 404, not a missing route's.
     let response = app.oneshot(Request::get("/live/none/index.m3u8").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

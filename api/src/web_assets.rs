@@ -1,4 +1,5 @@
-//! Browser assets compiled into the binary: the watch page and hls.js.
+//! Browser assets compiled into the binary: the watch page, hls.js, and the API reference
+//! renderer (Redoc).
 //!
 //! They are embedded (rather than read from disk or pulled from a CDN) so a
 //! single `oxcast` binary can serve a working player offline, with the exact
@@ -13,6 +14,9 @@
 /// hls.js (`dist/hls.min.js`), to be served at `/assets/hls.min.js` as
 /// `application/javascript`.
 pub const HLS_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hls.min.js"));
+
+/// Redoc's standalone bundle, served at `/assets/redoc.standalone.js` for `/api/docs`.
+pub const REDOC_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/redoc.standalone.js"));
 
 /// The watch page template; use [`render_player`] to fill in the stream name.
 pub const PLAYER_HTML: &str = include_str!("../web/player.html");

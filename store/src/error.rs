@@ -22,6 +22,11 @@ pub enum StoreError {
     },
     #[error("invalid name: {0}")]
     InvalidName(String),
+    /// A value the store refuses to keep, with the reason.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("user {0} already exists")]
+    UserTaken(String),
     #[error("invalid SRT passphrase: {0}")]
     InvalidPassphrase(String),
     #[error("invalid display name: {0}")]

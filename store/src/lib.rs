@@ -9,7 +9,8 @@
 //! - [`Store`]: the handle; [`Store::open`] takes `sqlite://...` or `postgres://...`.
 //! - `connect`: URL → dialect, pool options, migrations (`migrations/{sqlite,postgres}`), errors
 //!   that name the URL without its password.
-//! - `streams`, `chat_tokens`: the aggregates. Queries are written once with `$N` placeholders and
+//! - `streams`, `users`, `api_tokens`, `sessions`, `chat_tokens`: the aggregates, with `page`
+//!   (cursor pagination) and `scopes` (what a token may do). Queries are written once with `$N` placeholders and
 //!   types both dialects accept (TEXT, BIGINT); where a dialect needs its own statement, the
 //!   function that runs it picks by [`Dialect`].
 //! - `secret`: the one generator of secrets that are stored hashed (stream keys, chat tokens) and
@@ -20,27 +21,37 @@
 //!
 //! This crate knows no HTTP, no JSON shapes, no media and no protocol.
 
+mod api_tokens;
 mod chat_tokens;
 mod connect;
 mod error;
 mod names;
+mod page;
 mod profiles;
+mod scopes;
 mod secret;
+mod sessions;
 mod streams;
 #[cfg(any(test, feature = "test-support"))]
 mod test_db;
+mod users;
 
 use sqlx::AnyPool;
 
+pub use api_tokens::{ApiToken, ApiTokens};
 pub use chat_tokens::{ChatRole, ChatTokenHolder, ChatTokens, NewChatToken};
 pub use connect::{Dialect, redact_url};
 pub use error::StoreError;
 pub use names::{validate_name, validate_srt_passphrase};
+pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use profiles::{KnownProfiles, ProfileName};
+pub use scopes::{Scope, Scopes};
 pub use secret::Secret;
-pub use streams::{KeyedStream, NewStream, StreamRecord, Streams};
+pub use sessions::{Session, Sessions};
+pub use streams::{KeyedStream, NewStream, StreamDetails, StreamRecord, Streams};
 #[cfg(any(test, feature = "test-support"))]
 pub use test_db::TestDatabase;
+pub use users::{NewUser, Role, User, Users};
 
 /// The database handle: cheap to clone (a pool inside).
 #[derive(Debug, Clone)]
@@ -64,6 +75,21 @@ impl Store {
     /// Streams and their publishing keys.
     pub fn streams(&self) -> Streams<'_> {
         Streams::new(&self.pool)
+    }
+
+    /// Creators and admins.
+    pub fn users(&self) -> Users<'_> {
+        Users::new(&self.pool)
+    }
+
+    /// Users' scoped API tokens.
+    pub fn api_tokens(&self) -> ApiTokens<'_> {
+        ApiTokens::new(&self.pool)
+    }
+
+    /// Web sessions.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions::new(&self.pool)
     }
 
     /// Chat identities handed out by the admin.

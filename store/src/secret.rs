@@ -28,6 +28,28 @@ impl Secret {
         Self::with_prefix("adm_")
     }
 
+    /// A program's scoped API token.
+    pub fn api_token() -> Self {
+        Self::with_prefix("oxt_")
+    }
+
+    /// A web session's cookie value.
+    pub fn session() -> Self {
+        Self::with_prefix("ses_")
+    }
+
+    /// A public id for a row that must not be guessable (`u_`, `tok_`...): 64 random bits.
+    pub(crate) fn id(prefix: &str) -> String {
+        let mut bytes = [0u8; 8];
+        rand::rng().fill_bytes(&mut bytes);
+        format!("{prefix}{}", hex::encode(bytes))
+    }
+
+    /// A CSRF token for one session.
+    pub(crate) fn csrf() -> String {
+        Self::with_prefix("csrf_").0
+    }
+
     fn with_prefix(prefix: &str) -> Self {
         let mut bytes = [0u8; 20];
         rand::rng().fill_bytes(&mut bytes);

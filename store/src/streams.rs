@@ -1,7 +1,9 @@
-//! The streams aggregate: names, hashed publishing keys, profile choice, SRT passphrase.
+//! The streams aggregate: names (one namespace for all users), owners, what viewers see
+//! (title, description, category), hashed publishing keys, profile choice, SRT passphrase.
 
 use sqlx::{AnyPool, Row};
 
+use crate::page::{Page, PageRequest};
 use crate::secret::hash_secret;
 use crate::{ProfileName, Secret, StoreError, validate_name, validate_srt_passphrase};
 
@@ -35,6 +37,9 @@ impl std::fmt::Debug for KeyedStream {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamRecord {
     pub name: String,
+    /// The owning user's id (`None` only between a migration and the next start-up).
+    pub owner_id: Option<String>,
+    pub details: StreamDetails,
     /// Transcoding profile; `None` for the server default.
     pub profile: Option<String>,
     /// SRT publishers must encrypt with the stream's passphrase.
@@ -43,10 +48,54 @@ pub struct StreamRecord {
     pub created_at: i64,
 }
 
+/// What viewers see of a stream: the player page, and later search and recordings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamDetails {
+    /// Up to [`MAX_TITLE_CHARS`] characters, one line.
+    pub title: String,
+    /// Up to [`MAX_DESCRIPTION_CHARS`] characters; line breaks allowed.
+    pub description: String,
+    /// Up to [`MAX_CATEGORY_CHARS`] characters, one line ("Gaming", "Music"...).
+    pub category: String,
+}
+
+pub const MAX_TITLE_CHARS: usize = 140;
+pub const MAX_DESCRIPTION_CHARS: usize = 5000;
+pub const MAX_CATEGORY_CHARS: usize = 64;
+
+impl StreamDetails {
+    /// Trims each field and checks its length and characters.
+    pub fn checked(self) -> Result<Self, StoreError> {
+        fn field(value: String, what: &str, max: usize, multiline: bool) -> Result<String, StoreError> {
+            let value = value.trim().to_owned();
+            if value.chars().count() > max {
+                return Err(StoreError::Invalid(format!("{what} must be at most {max} characters")));
+            }
+            if value.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t'))) {
+                return Err(StoreError::Invalid(format!("{what} contains control characters")));
+            }
+            Ok(value)
+        }
+        Ok(Self {
+            title: field(self.title, "title", MAX_TITLE_CHARS, false)?,
+            description: field(self.description, "description", MAX_DESCRIPTION_CHARS, true)?,
+            category: field(self.category, "category", MAX_CATEGORY_CHARS, false)?,
+        })
+    }
+}
+
+const RECORD_COLUMNS: &str = "name, owner_id, title, description, category, profile, srt_passphrase, created_at";
+
 impl StreamRecord {
     fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
             name: row.try_get("name")?,
+            owner_id: row.try_get("owner_id")?,
+            details: StreamDetails {
+                title: row.try_get("title")?,
+                description: row.try_get("description")?,
+                category: row.try_get("category")?,
+            },
             profile: row.try_get("profile")?,
             srt_encrypted: row.try_get::<Option<String>, _>("srt_passphrase")?.is_some(),
             created_at: row.try_get("created_at")?,
@@ -65,17 +114,26 @@ impl<'a> Streams<'a> {
         Self { pool }
     }
 
-    /// Creates a stream with a transcoding profile (`None`: the server default).
-    pub async fn create(&self, name: &str, profile: Option<&ProfileName>) -> Result<NewStream, StoreError> {
+    /// Creates a stream owned by `owner_id` with a transcoding profile (`None`: the server
+    /// default). Names are one namespace across all users, like channel names.
+    pub async fn create(
+        &self,
+        name: &str,
+        owner_id: &str,
+        profile: Option<&ProfileName>,
+    ) -> Result<NewStream, StoreError> {
         validate_name(name)?;
         let key = Secret::stream_key();
-        let inserted = sqlx::query("INSERT INTO streams (name, key_hash, created_at, profile) VALUES ($1, $2, $3, $4)")
-            .bind(name)
-            .bind(hash_secret(key.as_str()))
-            .bind(oxcast_media::clock::unix_seconds())
-            .bind(profile.map(ProfileName::as_str))
-            .execute(self.pool)
-            .await;
+        let inserted = sqlx::query(
+            "INSERT INTO streams (name, owner_id, key_hash, created_at, profile) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(name)
+        .bind(owner_id)
+        .bind(hash_secret(key.as_str()))
+        .bind(oxcast_media::clock::unix_seconds())
+        .bind(profile.map(ProfileName::as_str))
+        .execute(self.pool)
+        .await;
         match inserted {
             Ok(_) => Ok(NewStream { name: name.to_owned(), key }),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::NameTaken(name.to_owned())),
@@ -110,19 +168,51 @@ impl<'a> Streams<'a> {
 
     /// One stream's settings.
     pub async fn get(&self, name: &str) -> Result<Option<StreamRecord>, StoreError> {
-        let row = sqlx::query("SELECT name, profile, srt_passphrase, created_at FROM streams WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool)
-            .await?;
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM streams WHERE name = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(self.pool).await?;
         Ok(row.as_ref().map(StreamRecord::from_row).transpose()?)
     }
 
     /// Every stream, by name.
     pub async fn list(&self) -> Result<Vec<StreamRecord>, StoreError> {
-        let rows = sqlx::query("SELECT name, profile, srt_passphrase, created_at FROM streams ORDER BY name")
-            .fetch_all(self.pool)
-            .await?;
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM streams ORDER BY name");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool).await?;
         Ok(rows.iter().map(StreamRecord::from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Streams by name, a page at a time: `owner`'s only, or everyone's with `None`.
+    pub async fn page(&self, owner: Option<&str>, page: &PageRequest) -> Result<Page<StreamRecord>, StoreError> {
+        let limit = page.limit()?;
+        let after = page.after()?.unwrap_or_default();
+        let rows = match owner {
+            Some(owner) => {
+                let sql = format!(
+                    "SELECT {RECORD_COLUMNS} FROM streams WHERE owner_id = $1 AND name > $2 ORDER BY name LIMIT $3"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner).bind(after).bind(i64::from(limit) + 1)
+            }
+            None => {
+                let sql = format!("SELECT {RECORD_COLUMNS} FROM streams WHERE name > $1 ORDER BY name LIMIT $2");
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(i64::from(limit) + 1)
+            }
+        }
+        .fetch_all(self.pool)
+        .await?;
+        let records = rows.iter().map(StreamRecord::from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(records, limit, |r| r.name.clone()))
+    }
+
+    /// Sets title, description and category (checked); false if there is no such stream.
+    pub async fn set_details(&self, name: &str, details: StreamDetails) -> Result<bool, StoreError> {
+        let d = details.checked()?;
+        let done = sqlx::query("UPDATE streams SET title = $1, description = $2, category = $3 WHERE name = $4")
+            .bind(&d.title)
+            .bind(&d.description)
+            .bind(&d.category)
+            .bind(name)
+            .execute(self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn exists(&self, name: &str) -> Result<bool, StoreError> {

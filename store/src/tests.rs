@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use crate::{ChatRole, KnownProfiles, Store, StoreError, TestDatabase};
+use crate::{
+    ChatRole, KnownProfiles, NewUser, PageRequest, Role, Scope, Scopes, Store, StoreError, StreamDetails, TestDatabase,
+};
 
 /// A store on each dialect; the PostgreSQL one keeps its database alive while the test runs.
 async fn open(dialect: &str) -> (Store, Option<TestDatabase>) {
@@ -46,14 +48,34 @@ on_both_dialects!(
     chat_token_names_follow_the_display_name_rule,
     srt_passphrases_are_validated_and_stored,
     streams_list_in_name_order_with_their_settings,
+    users_log_in_with_argon2id_passwords_and_names_are_unique,
+    the_first_admin_adopts_streams_without_an_owner,
+    api_tokens_are_scoped_hashed_listed_and_revoked_at_once,
+    sessions_carry_a_csrf_token_and_end_on_logout_or_expiry,
+    pages_walk_every_row_once_with_cursors,
+    stream_details_are_checked_and_stored,
 );
+
+/// The id of a creator to own test streams (one per store, made on first use).
+async fn owner(s: &Store) -> String {
+    match s.users().by_name("owner").await.unwrap() {
+        Some(u) => u.id,
+        None => {
+            s.users()
+                .create(NewUser { name: "owner", display_name: None, password: None, role: Role::Creator })
+                .await
+                .unwrap()
+                .id
+        }
+    }
+}
 
 fn profiles() -> KnownProfiles {
     KnownProfiles::new(["passthrough".to_owned(), "standard".to_owned(), "mobile".to_owned()], "standard").unwrap()
 }
 
 async fn keys_resolve_to_their_stream_and_are_not_stored_in_clear(s: Store) {
-    let created = s.streams().create("cam-1", None).await.unwrap();
+    let created = s.streams().create("cam-1", &owner(&s).await, None).await.unwrap();
     assert!(created.key.as_str().starts_with("sk_") && created.key.as_str().len() == 43);
     let found = s.streams().by_key(created.key.as_str()).await.unwrap().unwrap();
     assert_eq!(found.name, "cam-1");
@@ -65,16 +87,19 @@ async fn keys_resolve_to_their_stream_and_are_not_stored_in_clear(s: Store) {
 }
 
 async fn duplicate_and_bad_names_are_refused(s: Store) {
-    s.streams().create("a", None).await.unwrap();
-    assert!(matches!(s.streams().create("a", None).await, Err(StoreError::NameTaken(_))));
+    s.streams().create("a", &owner(&s).await, None).await.unwrap();
+    assert!(matches!(s.streams().create("a", &owner(&s).await, None).await, Err(StoreError::NameTaken(_))));
     for bad in ["", "a/b", "../x", "white space", &"x".repeat(65)] {
-        assert!(matches!(s.streams().create(bad, None).await, Err(StoreError::InvalidName(_))), "{bad:?}");
+        assert!(
+            matches!(s.streams().create(bad, &owner(&s).await, None).await, Err(StoreError::InvalidName(_))),
+            "{bad:?}"
+        );
     }
     assert_eq!(s.streams().count().await.unwrap(), 1);
 }
 
 async fn rotation_invalidates_the_old_key(s: Store) {
-    let old = s.streams().create("a", None).await.unwrap().key;
+    let old = s.streams().create("a", &owner(&s).await, None).await.unwrap().key;
     let new = s.streams().rotate_key("a").await.unwrap().unwrap();
     assert_eq!(s.streams().by_key(old.as_str()).await.unwrap(), None);
     assert_eq!(s.streams().by_key(new.as_str()).await.unwrap().unwrap().name, "a");
@@ -84,7 +109,7 @@ async fn rotation_invalidates_the_old_key(s: Store) {
 async fn profiles_are_stored_per_stream(s: Store) {
     let known = profiles();
     let mobile = known.check("mobile").unwrap();
-    let key = s.streams().create("a", Some(&mobile)).await.unwrap().key;
+    let key = s.streams().create("a", &owner(&s).await, Some(&mobile)).await.unwrap().key;
     let found = s.streams().by_key(key.as_str()).await.unwrap().unwrap();
     assert_eq!((found.name.as_str(), found.profile.as_deref()), ("a", Some("mobile")));
     assert!(s.streams().set_profile("a", None).await.unwrap());
@@ -94,7 +119,7 @@ async fn profiles_are_stored_per_stream(s: Store) {
 }
 
 async fn chat_tokens_name_a_viewer_or_a_moderator(s: Store) {
-    s.streams().create("main", None).await.unwrap();
+    s.streams().create("main", &owner(&s).await, None).await.unwrap();
     let viewer = s.chat_tokens().create("Ann", None).await.unwrap();
     let moderator = s.chat_tokens().create("Bob", Some("main")).await.unwrap();
     assert_eq!((moderator.role, moderator.moderator_of.as_deref()), (ChatRole::Moderator, Some("main")));
@@ -118,8 +143,9 @@ async fn chat_token_names_follow_the_display_name_rule(s: Store) {
 }
 
 async fn srt_passphrases_are_validated_and_stored(s: Store) {
+    let owner = owner(&s).await;
     let streams = s.streams();
-    let key = streams.create("a", None).await.unwrap().key;
+    let key = streams.create("a", &owner, None).await.unwrap().key;
     assert_eq!(streams.by_key(key.as_str()).await.unwrap().unwrap().srt_passphrase, None);
     assert!(matches!(streams.set_srt_passphrase("a", Some("too-short")).await, Err(StoreError::InvalidPassphrase(_))));
     assert!(matches!(
@@ -139,7 +165,7 @@ async fn srt_passphrases_are_validated_and_stored(s: Store) {
 async fn streams_list_in_name_order_with_their_settings(s: Store) {
     let passthrough = profiles().check("passthrough").unwrap();
     for name in ["zeta", "alpha", "mid"] {
-        s.streams().create(name, None).await.unwrap();
+        s.streams().create(name, &owner(&s).await, None).await.unwrap();
     }
     s.streams().set_profile("mid", Some(&passthrough)).await.unwrap();
     s.streams().set_srt_passphrase("zeta", Some("0123456789")).await.unwrap();
@@ -159,7 +185,7 @@ async fn reopening_a_migrated_database_keeps_its_rows() {
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("oxcast.db").display());
     let first = Store::open(&url).await.unwrap();
-    first.streams().create("kept", None).await.unwrap();
+    first.streams().create("kept", &owner(&first).await, None).await.unwrap();
     first.close().await;
     let again = Store::open(&url).await.unwrap();
     assert!(again.streams().exists("kept").await.unwrap());
@@ -168,10 +194,191 @@ async fn reopening_a_migrated_database_keeps_its_rows() {
 
     let db = TestDatabase::postgres().await;
     let first = Store::open(db.url()).await.unwrap();
-    first.streams().create("kept", None).await.unwrap();
+    first.streams().create("kept", &owner(&first).await, None).await.unwrap();
     first.close().await;
     let again = Store::open(db.url()).await.unwrap();
     assert!(again.streams().exists("kept").await.unwrap());
     assert_eq!(again.dialect(), crate::Dialect::Postgres);
     again.close().await;
+}
+
+async fn users_log_in_with_argon2id_passwords_and_names_are_unique(s: Store) {
+    let ann = s
+        .users()
+        .create(NewUser {
+            name: " Ann ",
+            display_name: Some("Ann B."),
+            password: Some("correct horse"),
+            role: Role::Creator,
+        })
+        .await
+        .unwrap();
+    assert_eq!((ann.name.as_str(), ann.display_name.as_str(), ann.has_password), ("ann", "Ann B.", true));
+    assert!(ann.id.starts_with("u_") && ann.id.len() == 18);
+    let taken = s.users().create(NewUser { name: "ANN", display_name: None, password: None, role: Role::Admin }).await;
+    assert!(matches!(taken, Err(StoreError::UserTaken(_))), "{taken:?}");
+    let short = s
+        .users()
+        .create(NewUser { name: "bob", display_name: None, password: Some("short"), role: Role::Creator })
+        .await;
+    assert!(matches!(short, Err(StoreError::Invalid(_))), "{short:?}");
+    let spoof = s
+        .users()
+        .create(NewUser { name: "cy", display_name: Some("C\u{202e}y"), password: None, role: Role::Creator })
+        .await;
+    assert!(matches!(spoof, Err(StoreError::InvalidDisplayName(_))), "{spoof:?}");
+
+    assert_eq!(s.users().verify_password("Ann", "correct horse").await.unwrap().map(|u| u.id), Some(ann.id.clone()));
+    assert_eq!(s.users().verify_password("ann", "wrong horse!").await.unwrap(), None);
+    assert_eq!(s.users().verify_password("nobody", "correct horse").await.unwrap(), None);
+    // The stored hash is argon2id, never the password.
+    let stored: String = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+        .bind(&ann.id)
+        .fetch_one(&s.pool)
+        .await
+        .map(|r| sqlx::Row::get(&r, 0))
+        .unwrap();
+    assert!(stored.starts_with("$argon2id$") && !stored.contains("correct horse"), "{stored}");
+
+    assert!(s.users().set_password(&ann.id, None).await.unwrap());
+    assert_eq!(s.users().verify_password("ann", "correct horse").await.unwrap(), None);
+    assert!(!s.users().by_id(&ann.id).await.unwrap().unwrap().has_password);
+}
+
+async fn the_first_admin_adopts_streams_without_an_owner(s: Store) {
+    // A stream from before accounts existed has no owner.
+    sqlx::query("INSERT INTO streams (name, key_hash, created_at) VALUES ('old', 'h', 1)")
+        .execute(&s.pool)
+        .await
+        .unwrap();
+    assert_eq!(s.users().first_admin().await.unwrap(), None);
+    let admin = s.users().ensure_first_admin().await.unwrap();
+    assert_eq!((admin.name.as_str(), admin.role), ("admin", Role::Admin));
+    assert_eq!(s.streams().get("old").await.unwrap().unwrap().owner_id.as_deref(), Some(admin.id.as_str()));
+    // Idempotent: a second start finds the same admin.
+    assert_eq!(s.users().ensure_first_admin().await.unwrap().id, admin.id);
+}
+
+async fn api_tokens_are_scoped_hashed_listed_and_revoked_at_once(s: Store) {
+    let ann = s
+        .users()
+        .create(NewUser { name: "ann", display_name: None, password: None, role: Role::Creator })
+        .await
+        .unwrap();
+    let scopes = Scopes::parse(["streams:read", "streams:write"]).unwrap();
+    let (token, secret) = s.api_tokens().create(&ann, "ci", &scopes).await.unwrap();
+    assert!(secret.as_str().starts_with("oxt_") && token.id.starts_with("tok_"));
+    assert_eq!(token.last_used_at, None);
+    let (found, user) = s.api_tokens().authenticate(secret.as_str()).await.unwrap().unwrap();
+    assert_eq!((found.id.as_str(), user.id.as_str()), (token.id.as_str(), ann.id.as_str()));
+    assert!(found.scopes.contains(Scope::StreamsWrite) && !found.scopes.contains(Scope::VideosWrite));
+    assert!(found.last_used_at.is_some(), "use is recorded");
+    let listed = s.api_tokens().list(&ann.id, &PageRequest::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].last_used_at, found.last_used_at);
+    let stored: i64 = sqlx::query("SELECT COUNT(*) FROM api_tokens WHERE token_hash = $1")
+        .bind(secret.as_str())
+        .fetch_one(&s.pool)
+        .await
+        .map(|r| sqlx::Row::get(&r, 0))
+        .unwrap();
+    assert_eq!(stored, 0, "stored hashed, not in clear");
+
+    // Creators cannot hold admin; tokens need a scope and a sane name.
+    let admin_scope = Scopes::parse(["admin"]).unwrap();
+    assert!(matches!(s.api_tokens().create(&ann, "x", &admin_scope).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(s.api_tokens().create(&ann, "x", &Scopes::default()).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(s.api_tokens().create(&ann, " ", &scopes).await, Err(StoreError::Invalid(_))));
+
+    // Only the owner revokes, and it works at once.
+    let bob = s
+        .users()
+        .create(NewUser { name: "bob", display_name: None, password: None, role: Role::Creator })
+        .await
+        .unwrap();
+    assert!(!s.api_tokens().revoke(&bob.id, &token.id).await.unwrap());
+    assert!(s.api_tokens().revoke(&ann.id, &token.id).await.unwrap());
+    assert!(s.api_tokens().authenticate(secret.as_str()).await.unwrap().is_none());
+}
+
+async fn sessions_carry_a_csrf_token_and_end_on_logout_or_expiry(s: Store) {
+    let ann = s
+        .users()
+        .create(NewUser { name: "ann", display_name: None, password: Some("password1"), role: Role::Creator })
+        .await
+        .unwrap();
+    let (cookie, session) = s.sessions().create(&ann, std::time::Duration::from_secs(3600)).await.unwrap();
+    assert!(cookie.as_str().starts_with("ses_") && session.csrf_token.starts_with("csrf_"));
+    let (found, user) = s.sessions().authenticate(cookie.as_str()).await.unwrap().unwrap();
+    assert_eq!((found.csrf_token.as_str(), user.id.as_str()), (session.csrf_token.as_str(), ann.id.as_str()));
+    s.sessions().end(cookie.as_str()).await.unwrap();
+    assert!(s.sessions().authenticate(cookie.as_str()).await.unwrap().is_none());
+    let (expired, _) = s.sessions().create(&ann, std::time::Duration::ZERO).await.unwrap();
+    assert!(s.sessions().authenticate(expired.as_str()).await.unwrap().is_none());
+}
+
+async fn pages_walk_every_row_once_with_cursors(s: Store) {
+    let owner = owner(&s).await;
+    let other = s
+        .users()
+        .create(NewUser { name: "other", display_name: None, password: None, role: Role::Creator })
+        .await
+        .unwrap();
+    for i in 0..7 {
+        s.streams().create(&format!("s{i}"), &owner, None).await.unwrap();
+    }
+    s.streams().create("theirs", &other.id, None).await.unwrap();
+    let mut seen = Vec::new();
+    let mut request = PageRequest { limit: Some(3), cursor: None };
+    loop {
+        let page = s.streams().page(Some(&owner), &request).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.into_iter().map(|r| r.name));
+        match page.next_cursor {
+            Some(c) => request.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["s0", "s1", "s2", "s3", "s4", "s5", "s6"]);
+    assert_eq!(s.streams().page(None, &PageRequest::default()).await.unwrap().items.len(), 8);
+    for bad in [
+        PageRequest { limit: Some(0), cursor: None },
+        PageRequest { limit: Some(10_000), cursor: None },
+        PageRequest { limit: None, cursor: Some("zz".into()) },
+    ] {
+        assert!(matches!(s.streams().page(None, &bad).await, Err(StoreError::Invalid(_))), "{bad:?}");
+    }
+    // Tokens page the same way.
+    let user = s.users().by_id(&owner).await.unwrap().unwrap();
+    let scopes = Scopes::parse(["videos:read"]).unwrap();
+    for i in 0..5 {
+        s.api_tokens().create(&user, &format!("t{i}"), &scopes).await.unwrap();
+    }
+    let first = s.api_tokens().list(&owner, &PageRequest { limit: Some(2), cursor: None }).await.unwrap();
+    let rest =
+        s.api_tokens().list(&owner, &PageRequest { limit: Some(10), cursor: first.next_cursor.clone() }).await.unwrap();
+    assert_eq!(first.items.len() + rest.items.len(), 5);
+    assert!(rest.next_cursor.is_none());
+    let mut names: Vec<String> = first.items.iter().chain(&rest.items).map(|t| t.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["t0", "t1", "t2", "t3", "t4"]);
+}
+
+async fn stream_details_are_checked_and_stored(s: Store) {
+    let owner = owner(&s).await;
+    s.streams().create("cam", &owner, None).await.unwrap();
+    let details = StreamDetails {
+        title: "  Friday jam ".into(),
+        description: "Live from the studio.\nAll welcome.".into(),
+        category: "Music".into(),
+    };
+    assert!(s.streams().set_details("cam", details).await.unwrap());
+    let got = s.streams().get("cam").await.unwrap().unwrap().details;
+    assert_eq!((got.title.as_str(), got.category.as_str()), ("Friday jam", "Music"));
+    assert!(got.description.contains('\n'));
+    let long = StreamDetails { title: "x".repeat(141), ..StreamDetails::default() };
+    assert!(matches!(s.streams().set_details("cam", long).await, Err(StoreError::Invalid(_))));
+    let newline = StreamDetails { title: "a\nb".into(), ..StreamDetails::default() };
+    assert!(matches!(s.streams().set_details("cam", newline).await, Err(StoreError::Invalid(_))));
+    assert!(!s.streams().set_details("nope", StreamDetails::default()).await.unwrap());
 }

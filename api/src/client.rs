@@ -1,0 +1,129 @@
+//! Where a request comes from: the socket's peer address, unless that peer is one of the
+//! configured `trusted_proxies`, whose `X-Forwarded-For` (the nearest address that is not itself
+//! a trusted proxy) and `X-Forwarded-Proto` are then believed. Rate limits key on this address;
+//! the session cookie gets `Secure` when the client's scheme is https.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+
+/// An address or network (`10.0.0.0/8`, `::1`), as `trusted_proxies` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => {
+                p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{s:?}: bad prefix length"))?
+            }
+            None => max,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl IpNet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What the request says about its client, after the proxy rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub ip: IpAddr,
+    /// The client's scheme was https (directly, or per a trusted proxy).
+    pub https: bool,
+}
+
+/// Applies the proxy rules to a peer address and the request's headers.
+pub fn client_info(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> ClientInfo {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(peer) {
+        return ClientInfo { ip: peer, https: false };
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    // Walk from the nearest hop back; the first untrusted address is the client.
+    let ip = forwarded.iter().rev().copied().find(|ip| !is_trusted(*ip)).or(forwarded.first().copied()).unwrap_or(peer);
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    ClientInfo { ip, https }
+}
+
+/// The client of a request (`0.0.0.0` when the server runs without connect info, as in tests).
+pub fn from_parts(parts: &Parts, trusted: &[IpNet]) -> ClientInfo {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    client_info(peer, &parts.headers, trusted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_headers_are_believed_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()];
+        let h = headers(&[("x-forwarded-for", "203.0.113.9, 10.1.2.3"), ("x-forwarded-proto", "https")]);
+        let direct = client_info("198.51.100.7".parse().unwrap(), &h, &trusted);
+        assert_eq!(direct, ClientInfo { ip: "198.51.100.7".parse().unwrap(), https: false }, "spoofed headers ignored");
+        let proxied = client_info("10.0.0.5".parse().unwrap(), &h, &trusted);
+        assert_eq!(proxied, ClientInfo { ip: "203.0.113.9".parse().unwrap(), https: true });
+        let v6 = client_info("::1".parse().unwrap(), &headers(&[("x-forwarded-for", "2001:db8::1")]), &trusted);
+        assert_eq!(v6.ip, "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert!("10.0.0.0/33".parse::<IpNet>().is_err() && "nonsense".parse::<IpNet>().is_err());
+        assert!("0.0.0.0/0".parse::<IpNet>().unwrap().contains("8.8.8.8".parse().unwrap()));
+    }
+}
+
+/// The request's client, as an extractor (after the `trusted_proxies` rules).
+#[derive(Debug, Clone)]
+pub struct Client(pub ClientInfo);
+
+impl axum::extract::FromRequestParts<crate::AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &crate::AppState) -> Result<Self, Self::Rejection> {
+        Ok(Client(from_parts(parts, &state.trusted_proxies)))
+    }
+}

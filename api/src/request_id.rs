@@ -1,0 +1,41 @@
+//! Every response carries `X-Request-Id`, and everything logged while handling the request
+//! carries the same id (a tracing span around the handler), so a user's report of a failed call
+//! finds its log lines. A sane incoming id (from a proxy) is kept; otherwise one is made.
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use rand::RngCore;
+use tracing::Instrument;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The request's id, as an extension for handlers and the problem layer.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn acceptable(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub(crate) async fn assign(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| acceptable(id))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let mut bytes = [0u8; 8];
+            rand::rng().fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        });
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}

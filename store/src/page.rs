@@ -1,0 +1,59 @@
+//! Cursor pagination for every list the API offers: a page of at most `limit` items after an
+//! opaque cursor, and the cursor of the next page when there is one. Cursors are the sort key of
+//! the last item, hex-encoded: stable while rows are added or removed (unlike offsets), and not
+//! something a client should build by hand.
+
+use crate::StoreError;
+
+/// Items per page when the client names no limit, and the most it may ask for.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// Which page to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1 to [`MAX_PAGE_SIZE`]; `None`: [`DEFAULT_PAGE_SIZE`].
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    pub(crate) fn limit(&self) -> Result<u32, StoreError> {
+        match self.limit {
+            None => Ok(DEFAULT_PAGE_SIZE),
+            Some(n @ 1..=MAX_PAGE_SIZE) => Ok(n),
+            Some(n) => Err(StoreError::Invalid(format!("limit must be 1 to {MAX_PAGE_SIZE} (got {n})"))),
+        }
+    }
+
+    /// The sort key the cursor stands for.
+    pub(crate) fn after(&self) -> Result<Option<String>, StoreError> {
+        let Some(cursor) = &self.cursor else { return Ok(None) };
+        let bytes =
+            hex::decode(cursor).map_err(|_| StoreError::Invalid("cursor is not one this server gave".into()))?;
+        String::from_utf8(bytes).map(Some).map_err(|_| StoreError::Invalid("cursor is not one this server gave".into()))
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Cuts `rows` (fetched with `limit + 1`) to a page, with the cursor of its last item.
+    pub(crate) fn from_rows(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Self {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if more { rows.last().map(|last| hex::encode(key(last))) } else { None };
+        Self { items: rows, next_cursor }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
+}
