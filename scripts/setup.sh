@@ -42,12 +42,17 @@ if [[ ! -f api/web/node_modules/.package-lock.json ]] || ! cmp -s api/web/packag
   cp api/web/package-lock.json api/web/node_modules/.oxcast-lock
 fi
 
-# A second WebRTC stack for the WHIP tests: ffmpeg 9 (with its WHIP muxer), shipped as a static
-# binary inside the PyPI package imageio-ffmpeg; installed into a venv outside the repository.
+# Python tools for the tests, in a venv outside the repository: a second WebRTC stack for the WHIP
+# tests (ffmpeg 9 with its WHIP muxer, a static binary inside the PyPI package imageio-ffmpeg) and
+# schemathesis for the API contract test.
 if [[ "${1:-}" == "--test" ]]; then
   venv="${OXCAST_PY_VENV:-$HOME/.cache/oxcast-py}"
   if ! "$venv/bin/python" -c 'import imageio_ffmpeg' 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "imageio-ffmpeg==0.8.1"
+  fi
+  # schemathesis checks the running server against its OpenAPI document (tests/openapi_contract.rs).
+  if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "4.32.5"; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
   fi
 fi

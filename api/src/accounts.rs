@@ -3,7 +3,7 @@
 //! must be among the caller's own, so a narrow token cannot mint a broader one.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use oxcast_store::{ApiToken, NewUser, Role, Scopes, User};
@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{AdminOnly, AnyCaller, Authorized, Credential};
 use crate::error::Problem;
+use crate::json_body::JsonBody;
 use crate::pagination::{PageQuery, Paged};
 use crate::{AppError, AppState};
 
@@ -56,14 +57,17 @@ impl From<User> for UserView {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateUser {
     /// Login name: letters, digits, `-` and `_`; stored lowercase.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     name: String,
     #[serde(default)]
     display_name: Option<String>,
     /// 8 to 256 characters; without one the user has no web login (tokens only).
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 256)]
     password: Option<String>,
     /// `creator` (default) or `admin`.
     #[serde(default)]
+    #[schema(pattern = "^(admin|creator)$")]
     role: Option<String>,
 }
 
@@ -81,9 +85,8 @@ pub(crate) struct CreateUser {
 async fn create_user(
     State(state): State<AppState>,
     _admin: Authorized<AdminOnly>,
-    body: Result<Json<CreateUser>, JsonRejection>,
+    JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<(StatusCode, Json<UserView>), AppError> {
-    let Json(body) = body?;
     let role = match body.role.as_deref() {
         None | Some("creator") => Role::Creator,
         Some("admin") => Role::Admin,
@@ -213,9 +216,8 @@ pub(crate) struct CreatedToken {
 async fn create_token(
     State(state): State<AppState>,
     Authorized { caller, .. }: Authorized<AnyCaller>,
-    body: Result<Json<CreateToken>, JsonRejection>,
+    JsonBody(body): JsonBody<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), AppError> {
-    let Json(body) = body?;
     let scopes = Scopes::parse(body.scopes.iter().map(String::as_str))?;
     if let Some(missing) = scopes.iter().find(|s| !caller.scopes.contains(*s)) {
         return Err(AppError::Forbidden(format!("cannot grant {missing}: this credential does not hold it")));

@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,6 +11,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{AdminOnly, Authorized};
 use crate::error::Problem;
+use crate::json_body::JsonBody;
 use crate::{AppError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -52,9 +52,8 @@ pub(crate) struct ChatToken {
 async fn create(
     State(state): State<AppState>,
     _admin: Authorized<AdminOnly>,
-    body: Result<Json<CreateChatToken>, JsonRejection>,
+    JsonBody(body): JsonBody<CreateChatToken>,
 ) -> Result<(StatusCode, Json<ChatToken>), AppError> {
-    let Json(body) = body?;
     let made = state.store.chat_tokens().create(&body.name, body.moderator_of.as_deref()).await?;
     Ok((
         StatusCode::CREATED,

@@ -14,6 +14,7 @@ pub mod auth;
 mod chat_tokens;
 pub mod client;
 mod error;
+mod json_body;
 mod layout;
 pub mod limits;
 pub mod live_view;
@@ -84,11 +85,13 @@ pub struct Mounts {
 
 /// Every `/api` route with its OpenAPI document.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(streams::routes())
         .merge(accounts::routes())
         .merge(chat_tokens::routes())
-        .split_for_parts()
+        .split_for_parts();
+    utoipa::Modify::modify(&openapi::CommonResponses, &mut document);
+    (router, document)
 }
 
 /// The OpenAPI document of every `/api` route (what `/api/openapi.json` serves).

@@ -6,6 +6,7 @@
 use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, ResponseBuilder};
 
 use crate::auth::SESSION_COOKIE;
 
@@ -45,5 +46,32 @@ impl Modify for SecuritySchemes {
         );
         components
             .add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(SESSION_COOKIE))));
+    }
+}
+
+/// Answers every route can give, added to each operation (after the routes joined the document)
+/// rather than repeated in each `#[utoipa::path]`: 429 (rate limits) everywhere, 413 and 415 where a body is taken.
+pub(crate) struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(crate::error::PROBLEM_JSON, Content::new(Some(Ref::from_schema_name("Problem"))))
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                responses.entry("429".into()).or_insert_with(|| problem("Too many requests; see Retry-After").into());
+                if operation.request_body.is_some() {
+                    responses.entry("413".into()).or_insert_with(|| problem("Body over 16 KiB").into());
+                    responses.entry("415".into()).or_insert_with(|| problem("Body is not application/json").into());
+                }
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! status, so names cannot be probed for ownership.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use oxcast_store::{StreamDetails, StreamRecord};
@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{Authorized, Caller, StreamsRead, StreamsWrite};
 use crate::error::Problem;
+use crate::json_body::JsonBody;
 use crate::live_view::LiveStatus;
 use crate::pagination::{PageQuery, Paged};
 use crate::{AppError, AppState, ViewerCount};
@@ -31,6 +32,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateStream {
     /// Letters, digits, `-` and `_`; 1 to 64. One namespace for all users, like channel names.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     name: String,
     /// Transcoding profile; the server default when absent.
     #[serde(default)]
@@ -51,6 +53,7 @@ pub(crate) struct CreateStream {
 pub(crate) struct UpdateStream {
     /// One line, up to 140 characters.
     #[serde(default)]
+    #[schema(max_length = 140)]
     title: Option<String>,
     /// Up to 5000 characters.
     #[serde(default)]
@@ -71,6 +74,7 @@ pub(crate) struct SetProfile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SetSrtPassphrase {
     /// 10 to 79 characters, or null for unencrypted SRT.
+    #[schema(min_length = 10, max_length = 79)]
     passphrase: Option<String>,
 }
 
@@ -180,9 +184,8 @@ async fn owned(state: &AppState, caller: &Caller, name: &str) -> Result<StreamRe
 async fn create(
     State(state): State<AppState>,
     Authorized { caller, .. }: Authorized<StreamsWrite>,
-    body: Result<Json<CreateStream>, JsonRejection>,
+    JsonBody(body): JsonBody<CreateStream>,
 ) -> Result<(StatusCode, Json<CreatedStream>), AppError> {
-    let Json(body) = body?;
     let profile = state.profiles.check_optional(body.profile.as_deref())?;
     let owner = match &body.owner {
         Some(name) if caller.is_admin() => state
@@ -258,9 +261,8 @@ async fn update(
     State(state): State<AppState>,
     Authorized { caller, .. }: Authorized<StreamsWrite>,
     Path(name): Path<String>,
-    body: Result<Json<UpdateStream>, JsonRejection>,
+    JsonBody(body): JsonBody<UpdateStream>,
 ) -> Result<Json<StreamSummary>, AppError> {
-    let Json(body) = body?;
     let record = owned(&state, &caller, &name).await?;
     let current = record.details;
     let details = StreamDetails {
@@ -309,9 +311,8 @@ async fn set_profile(
     State(state): State<AppState>,
     Authorized { caller, .. }: Authorized<StreamsWrite>,
     Path(name): Path<String>,
-    body: Result<Json<SetProfile>, JsonRejection>,
+    JsonBody(body): JsonBody<SetProfile>,
 ) -> Result<Json<ProfileSet>, AppError> {
-    let Json(body) = body?;
     owned(&state, &caller, &name).await?;
     let profile = state.profiles.check_optional(body.profile.as_deref())?;
     if !state.store.streams().set_profile(&name, profile.as_ref()).await? {
@@ -337,9 +338,8 @@ async fn set_srt_passphrase(
     State(state): State<AppState>,
     Authorized { caller, .. }: Authorized<StreamsWrite>,
     Path(name): Path<String>,
-    body: Result<Json<SetSrtPassphrase>, JsonRejection>,
+    JsonBody(body): JsonBody<SetSrtPassphrase>,
 ) -> Result<Json<PassphraseSet>, AppError> {
-    let Json(body) = body?;
     owned(&state, &caller, &name).await?;
     if !state.store.streams().set_srt_passphrase(&name, body.passphrase.as_deref()).await? {
         return Err(AppError::NotFound("stream"));
