@@ -105,3 +105,19 @@ fn pages_assets_and_health() {
     assert!(metrics.contains("process_resident_memory_bytes"));
     assert!(metrics.contains("oxcast_live_streams 0"));
 }
+
+#[test]
+fn the_request_id_a_response_carries_is_in_the_servers_log() {
+    let server = Server::start();
+    let res = client()
+        .post(server.url("/api/streams"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "traced"}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(server.wait_for_log(&format!("id={id}"), Duration::from_secs(5)), "{id} not in:\n{}", server.log());
+    let line = server.log().lines().find(|l| l.contains(&id)).unwrap().to_owned();
+    assert!(line.contains("stream created"), "{line}");
+}

@@ -1,7 +1,9 @@
 //! Where a request comes from: the socket's peer address, unless that peer is one of the
 //! configured `trusted_proxies`, whose `X-Forwarded-For` (the nearest address that is not itself
-//! a trusted proxy) and `X-Forwarded-Proto` are then believed. Rate limits key on this address;
-//! the session cookie gets `Secure` when the client's scheme is https.
+//! a trusted proxy), `X-Forwarded-Proto` and `X-Forwarded-Host` are then believed. Rate limits
+//! key on this address; the session cookie gets `Secure` when the client's scheme is https; the
+//! HTTP URLs the API hands out (player, playlist, WHIP) and the login's same-origin check use the
+//! forwarded host, so they name the proxy the client sees.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -58,13 +60,15 @@ pub struct ClientInfo {
     pub ip: IpAddr,
     /// The client's scheme was https (directly, or per a trusted proxy).
     pub https: bool,
+    /// The host the client asked for, per a trusted proxy's `X-Forwarded-Host`.
+    pub forwarded_host: Option<String>,
 }
 
 /// Applies the proxy rules to a peer address and the request's headers.
 pub fn client_info(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> ClientInfo {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {
-        return ClientInfo { ip: peer, https: false };
+        return ClientInfo { ip: peer, https: false, forwarded_host: None };
     }
     let forwarded: Vec<IpAddr> = headers
         .get_all("x-forwarded-for")
@@ -80,7 +84,25 @@ pub fn client_info(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Clie
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
-    ClientInfo { ip, https }
+    let forwarded_host = headers
+        .get("x-forwarded-host")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)))
+        .map(str::to_owned);
+    ClientInfo { ip, https, forwarded_host }
+}
+
+impl ClientInfo {
+    /// The base of HTTP URLs for this client: the forwarded host (with its scheme) behind a
+    /// trusted proxy, else the configured public URL.
+    pub fn http_base(&self, configured: &str) -> String {
+        match &self.forwarded_host {
+            Some(host) => format!("{}://{host}", if self.https { "https" } else { "http" }),
+            None => configured.to_owned(),
+        }
+    }
 }
 
 /// The client of a request (`0.0.0.0` when the server runs without connect info, as in tests).
@@ -106,9 +128,21 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()];
         let h = headers(&[("x-forwarded-for", "203.0.113.9, 10.1.2.3"), ("x-forwarded-proto", "https")]);
         let direct = client_info("198.51.100.7".parse().unwrap(), &h, &trusted);
-        assert_eq!(direct, ClientInfo { ip: "198.51.100.7".parse().unwrap(), https: false }, "spoofed headers ignored");
+        assert_eq!(
+            direct,
+            ClientInfo { ip: "198.51.100.7".parse().unwrap(), https: false, forwarded_host: None },
+            "spoofed headers ignored"
+        );
         let proxied = client_info("10.0.0.5".parse().unwrap(), &h, &trusted);
-        assert_eq!(proxied, ClientInfo { ip: "203.0.113.9".parse().unwrap(), https: true });
+        assert_eq!(proxied, ClientInfo { ip: "203.0.113.9".parse().unwrap(), https: true, forwarded_host: None });
+        let mut with_host = h.clone();
+        with_host.insert("x-forwarded-host", "tv.example.org".parse().unwrap());
+        let proxied = client_info("10.0.0.5".parse().unwrap(), &with_host, &trusted);
+        assert_eq!(proxied.http_base("http://localhost:8080"), "https://tv.example.org");
+        let spoofed = client_info("198.51.100.7".parse().unwrap(), &with_host, &trusted);
+        assert_eq!(spoofed.http_base("http://localhost:8080"), "http://localhost:8080");
+        with_host.insert("x-forwarded-host", "evil.example/<script>".parse().unwrap());
+        assert_eq!(client_info("10.0.0.5".parse().unwrap(), &with_host, &trusted).forwarded_host, None);
         let v6 = client_info("::1".parse().unwrap(), &headers(&[("x-forwarded-for", "2001:db8::1")]), &trusted);
         assert_eq!(v6.ip, "2001:db8::1".parse::<IpAddr>().unwrap());
         assert!("10.0.0.0/33".parse::<IpNet>().is_err() && "nonsense".parse::<IpNet>().is_err());

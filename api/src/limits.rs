@@ -1,5 +1,5 @@
-//! The API's rate limits, on the product's one limiter (`oxcast-limits`): every `/api` request
-//! counts against its client address, every authenticated one also against its token (or user),
+//! The API's rate limits, on the product's one limiter (`oxcast-limits`): `/api` requests count
+//! against their client address (anonymous reads excepted, see [`per_address`]), every authenticated one also against its token (or user),
 //! and login attempts against both the address and the name tried. A refusal is `429` with
 //! `Retry-After`.
 
@@ -62,9 +62,14 @@ impl ApiLimits {
     }
 }
 
-/// Counts every `/api` request against its client address.
+/// Counts `/api` requests against their client address. Anonymous reads (the player pages'
+/// status polls, the document) are left out: many viewers share one address behind a NAT, and
+/// those reads are cheap; everything with credentials or a body counts.
 pub(crate) async fn per_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/api/") {
+    let anonymous_read = request.method() == axum::http::Method::GET
+        && !request.headers().contains_key(axum::http::header::AUTHORIZATION)
+        && !request.headers().contains_key(axum::http::header::COOKIE);
+    if request.uri().path().starts_with("/api/") && !anonymous_read {
         let (parts, body) = request.into_parts();
         let client = crate::client::from_parts(&parts, &state.trusted_proxies);
         if let Err(wait) = state.limits.per_address.check(&client.ip.to_string()) {

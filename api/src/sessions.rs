@@ -58,10 +58,11 @@ pub(crate) struct LoginForm {
     next: Option<String>,
 }
 
-/// A request from another site's page (its `Origin` is not this host) must not log anyone in.
-fn cross_site(headers: &HeaderMap) -> bool {
+/// A request from another site's page (its `Origin` is not this host, or the host a trusted proxy
+/// forwarded) must not log anyone in.
+fn cross_site(headers: &HeaderMap, forwarded_host: Option<&str>) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let host = forwarded_host.or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok())).unwrap_or_default();
     let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
     origin == "null" || !origin_host.eq_ignore_ascii_case(host)
 }
@@ -83,7 +84,7 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let json = wants_json(&headers);
-    if cross_site(&headers) {
+    if cross_site(&headers, client.forwarded_host.as_deref()) {
         return Err(AppError::Forbidden("log in from this server's own page".into()));
     }
     state.limits.check_login(client.ip, &form.name)?;
@@ -152,12 +153,15 @@ mod tests {
     fn only_same_origin_or_no_origin_may_log_in() {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, "tv.example:8080".parse().unwrap());
-        assert!(!cross_site(&h));
+        assert!(!cross_site(&h, None));
         h.insert(header::ORIGIN, "http://tv.example:8080".parse().unwrap());
-        assert!(!cross_site(&h));
+        assert!(!cross_site(&h, None));
+        assert!(cross_site(&h, Some("tv.example.org")), "behind a proxy the forwarded host counts");
+        h.insert(header::ORIGIN, "https://tv.example.org".parse().unwrap());
+        assert!(!cross_site(&h, Some("tv.example.org")));
         h.insert(header::ORIGIN, "https://evil.example".parse().unwrap());
-        assert!(cross_site(&h));
+        assert!(cross_site(&h, None));
         h.insert(header::ORIGIN, "null".parse().unwrap());
-        assert!(cross_site(&h));
+        assert!(cross_site(&h, None));
     }
 }

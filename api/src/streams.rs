@@ -13,6 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Authorized, Caller, StreamsRead, StreamsWrite};
+use crate::client::{Client, ClientInfo};
 use crate::error::Problem;
 use crate::json_body::JsonBody;
 use crate::live_view::LiveStatus;
@@ -94,8 +95,8 @@ pub(crate) struct CreatedStream {
 }
 
 impl CreatedStream {
-    fn new(state: &AppState, name: String, key: &str) -> Self {
-        let http = &state.urls.http;
+    fn new(state: &AppState, client: &ClientInfo, name: String, key: &str) -> Self {
+        let http = &client.http_base(&state.urls.http);
         Self {
             rtmp_url: state.urls.rtmp.clone(),
             srt_url: state.urls.srt.as_ref().map(|srt| oxcast_ingest::srt::publish_url(srt, key)),
@@ -183,6 +184,7 @@ async fn owned(state: &AppState, caller: &Caller, name: &str) -> Result<StreamRe
     ))]
 async fn create(
     State(state): State<AppState>,
+    Client(client): Client,
     Authorized { caller, .. }: Authorized<StreamsWrite>,
     JsonBody(body): JsonBody<CreateStream>,
 ) -> Result<(StatusCode, Json<CreatedStream>), AppError> {
@@ -206,7 +208,7 @@ async fn create(
     let created = state.store.streams().create(&body.name, &owner.id, profile.as_ref()).await?;
     state.store.streams().set_details(&created.name, details).await?;
     tracing::info!(stream = %created.name, owner = %owner.name, "stream created");
-    Ok((StatusCode::CREATED, Json(CreatedStream::new(&state, created.name, created.key.as_str()))))
+    Ok((StatusCode::CREATED, Json(CreatedStream::new(&state, &client, created.name, created.key.as_str()))))
 }
 
 /// List my streams (admins: everyone's), by name, a page at a time.
@@ -287,12 +289,13 @@ async fn update(
     ))]
 async fn rotate_key(
     State(state): State<AppState>,
+    Client(client): Client,
     Authorized { caller, .. }: Authorized<StreamsWrite>,
     Path(name): Path<String>,
 ) -> Result<Json<CreatedStream>, AppError> {
     owned(&state, &caller, &name).await?;
     let key = state.store.streams().rotate_key(&name).await?.ok_or(AppError::NotFound("stream"))?;
-    Ok(Json(CreatedStream::new(&state, name, key.as_str())))
+    Ok(Json(CreatedStream::new(&state, &client, name, key.as_str())))
 }
 
 /// Choose a stream's transcoding profile (applies from the next publish).
