@@ -78,8 +78,6 @@ pub(crate) struct CreateUser {
     responses(
         (status = 201, description = "Created", body = UserView),
         (status = 400, description = "Bad name, password or role", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope or CSRF token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_user(
@@ -113,8 +111,6 @@ async fn create_user(
     responses(
         (status = 200, description = "A page of users", body = Paged<UserView>),
         (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_users(
     State(state): State<AppState>,
@@ -143,7 +139,6 @@ pub(crate) struct Me {
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The caller", body = Me),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn me(Authorized { caller, .. }: Authorized<AnyCaller>) -> Json<Me> {
     let (credential, csrf_token) = match &caller.credential {
@@ -210,8 +205,6 @@ pub(crate) struct CreatedToken {
     responses(
         (status = 201, description = "Created", body = CreatedToken),
         (status = 400, description = "Bad name or scopes", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A scope the caller lacks, or no CSRF token", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_token(
     State(state): State<AppState>,
@@ -234,7 +227,6 @@ async fn create_token(
     responses(
         (status = 200, description = "A page of tokens", body = Paged<TokenView>),
         (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_tokens(
     State(state): State<AppState>,
@@ -252,8 +244,6 @@ async fn list_tokens(
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "No CSRF token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not one of my tokens", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn revoke_token(

@@ -46,8 +46,6 @@ pub(crate) struct ChatToken {
     responses(
         (status = 201, description = "Created", body = ChatToken),
         (status = 400, description = "Bad name or unknown stream", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope or CSRF token", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create(
     State(state): State<AppState>,

@@ -50,7 +50,8 @@ impl Modify for SecuritySchemes {
 }
 
 /// Answers every route can give, added to each operation (after the routes joined the document)
-/// rather than repeated in each `#[utoipa::path]`: 429 (rate limits) everywhere, 413 and 415 where a body is taken.
+/// rather than repeated in each `#[utoipa::path]`: 429 (rate limits) everywhere; 401 and 403
+/// wherever credentials are required; 413 and 415 where a body is taken.
 pub(crate) struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -67,6 +68,12 @@ impl Modify for CommonResponses {
             for operation in operations.into_iter().flatten() {
                 let responses = &mut operation.responses.responses;
                 responses.entry("429".into()).or_insert_with(|| problem("Too many requests; see Retry-After").into());
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    responses.entry("401".into()).or_insert_with(|| problem("No or invalid credentials").into());
+                    responses.entry("403".into()).or_insert_with(|| {
+                        problem("The credential lacks the scope, or a session sent no CSRF token").into()
+                    });
+                }
                 if operation.request_body.is_some() {
                     responses.entry("413".into()).or_insert_with(|| problem("Body over 16 KiB").into());
                     responses.entry("415".into()).or_insert_with(|| problem("Body is not application/json").into());

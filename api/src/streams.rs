@@ -178,8 +178,6 @@ async fn owned(state: &AppState, caller: &Caller, name: &str) -> Result<StreamRe
     responses(
         (status = 201, description = "Created", body = CreatedStream),
         (status = 400, description = "Invalid name, profile or owner", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope or CSRF token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create(
@@ -218,8 +216,6 @@ async fn create(
     responses(
         (status = 200, description = "A page of streams", body = Paged<StreamSummary>),
         (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list(
     State(state): State<AppState>,
@@ -255,8 +251,6 @@ async fn status(State(state): State<AppState>, Path(name): Path<String>) -> Resu
     responses(
         (status = 200, description = "The stream as it is now", body = StreamSummary),
         (status = 400, description = "A field is too long or has control characters", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope or CSRF token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not one of my streams", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update(
@@ -283,8 +277,6 @@ async fn update(
     security(("bearer" = ["streams:write"]), ("session" = ["streams:write"])),
     responses(
         (status = 200, description = "The new key", body = CreatedStream),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope or CSRF token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not one of my streams", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn rotate_key(
@@ -306,8 +298,6 @@ async fn rotate_key(
     responses(
         (status = 200, description = "Set", body = ProfileSet),
         (status = 400, description = "Unknown profile", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope or CSRF token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not one of my streams", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn set_profile(
@@ -333,8 +323,6 @@ async fn set_profile(
     responses(
         (status = 200, description = "Set", body = PassphraseSet),
         (status = 400, description = "Not 10 to 79 characters", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No or invalid credentials", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope or CSRF token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not one of my streams", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn set_srt_passphrase(

@@ -65,16 +65,7 @@ fn push_js_string_contents(out: &mut String, s: &str) {
 
 /// Text safe in HTML element content and in quoted attribute values.
 fn push_html_escaped(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    out.push_str(&crate::layout::escape(s));
 }
 
 #[cfg(test)]
