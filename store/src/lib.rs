@@ -10,7 +10,8 @@
 //! - `connect`: URL → dialect, pool options, migrations (`migrations/{sqlite,postgres}`), errors
 //!   that name the URL without its password.
 //! - `streams`, `users`, `api_tokens`, `sessions`, `chat_tokens`: the aggregates, with `page`
-//!   (cursor pagination) and `scopes` (what a token may do). Queries are written once with `$N` placeholders and
+//!   (cursor pagination) and `scopes` (what a token may do); `jobs`, the durable job queue
+//!   (leases, heartbeats, retries with backoff; its module doc says why not apalis). Queries are written once with `$N` placeholders and
 //!   types both dialects accept (TEXT, BIGINT); where a dialect needs its own statement, the
 //!   function that runs it picks by [`Dialect`].
 //! - `secret`: the one generator of secrets that are stored hashed (stream keys, chat tokens) and
@@ -25,6 +26,7 @@ mod api_tokens;
 mod chat_tokens;
 mod connect;
 mod error;
+mod jobs;
 mod names;
 mod page;
 mod profiles;
@@ -42,6 +44,7 @@ pub use api_tokens::{ApiToken, ApiTokens};
 pub use chat_tokens::{ChatRole, ChatTokenHolder, ChatTokens, NewChatToken};
 pub use connect::{Dialect, redact_url};
 pub use error::StoreError;
+pub use jobs::{FailOutcome, Job, JobState, Jobs, backoff};
 pub use names::{validate_name, validate_srt_passphrase};
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use profiles::{KnownProfiles, ProfileName};
@@ -90,6 +93,11 @@ impl Store {
     /// Web sessions.
     pub fn sessions(&self) -> Sessions<'_> {
         Sessions::new(&self.pool)
+    }
+
+    /// The durable job queue.
+    pub fn jobs(&self) -> Jobs<'_> {
+        Jobs::new(&self.pool, self.dialect)
     }
 
     /// Chat identities handed out by the admin.

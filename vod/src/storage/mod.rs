@@ -1,0 +1,99 @@
+//! The `Storage` trait: media objects by key, with the operations object stores have.
+//!
+//! Shaped for S3 and its kind, so nothing above it may assume a filesystem:
+//! - [`Storage::put`] takes the body as a stream and the object appears only when the stream
+//!   ended without error (a failed or cut upload leaves no half object). Bodies are never held
+//!   whole in memory by the local implementation.
+//! - [`Storage::get`] and [`Storage::get_range`] stream the body back (players ask for ranges).
+//! - [`Storage::list`] lists by key prefix (a string prefix, not a directory), sorted by key.
+//! - [`Storage::delete`] is idempotent; [`Storage::delete_prefix`] removes a video's objects.
+//!
+//! Keys are `/`-separated segments of letters, digits, `.`, `-` and `_` ([`ObjectKey`]), so they
+//! are safe as file paths and as S3 keys alike. The shared behaviour is tested against every
+//! implementation (`tests/storage.rs`).
+
+mod key;
+mod local;
+mod memory;
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+
+pub use key::ObjectKey;
+pub use local::LocalStorage;
+pub use memory::MemoryStorage;
+
+/// A body, as a stream of chunks.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// What storage knows of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: ObjectKey,
+    pub size: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("no object {0}")]
+    NotFound(String),
+    #[error("invalid object key {key:?}: {reason}")]
+    InvalidKey { key: String, reason: &'static str },
+    #[error("range {start}..{end} is outside object {key} of {size} bytes")]
+    InvalidRange { key: String, start: u64, end: u64, size: u64 },
+    /// The body stream failed; nothing was stored.
+    #[error("reading the body of {key}: {source}")]
+    Body {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("storage I/O on {key}: {source}")]
+    Io {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where media objects live.
+#[async_trait::async_trait]
+pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
+    /// Stores `body` under `key`, replacing what was there, once the stream has ended without
+    /// error; returns the object's size.
+    async fn put(&self, key: &ObjectKey, body: ByteStream) -> Result<u64, StorageError>;
+
+    /// The whole object.
+    async fn get(&self, key: &ObjectKey) -> Result<ByteStream, StorageError>;
+
+    /// Bytes `range` of the object (`start < end <= size`).
+    async fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> Result<ByteStream, StorageError>;
+
+    /// The object's size, or `None` when there is no such object.
+    async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectMeta>, StorageError>;
+
+    /// Objects whose key starts with `prefix`, sorted by key.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError>;
+
+    /// Removes the object; removing one that is not there is not an error.
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError>;
+
+    /// Removes every object under `prefix`; returns how many there were.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
+        let objects = self.list(prefix).await?;
+        for object in &objects {
+            self.delete(&object.key).await?;
+        }
+        Ok(objects.len() as u64)
+    }
+}
+
+/// Checks a requested range against an object's size.
+pub(crate) fn check_range(key: &ObjectKey, range: &Range<u64>, size: u64) -> Result<(), StorageError> {
+    if range.start >= range.end || range.end > size {
+        return Err(StorageError::InvalidRange { key: key.to_string(), start: range.start, end: range.end, size });
+    }
+    Ok(())
+}
