@@ -1,6 +1,8 @@
 //! Users and their API tokens: `/api/users` (admins make and list accounts), `/api/me` (who am
-//! I, with what scopes), `/api/tokens` (my tokens: create, list, revoke). A new token's scopes
-//! must be among the caller's own, so a narrow token cannot mint a broader one.
+//! I, with what scopes), `/api/tokens` (my tokens: create, list, revoke). Tokens are managed by a
+//! person (a login session, or the admin token), never by another token: a leaked token must not
+//! be able to mint a sibling that outlives its revocation, or revoke its owner's other tokens. A
+//! new token's scopes must be among the caller's own.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -154,6 +156,16 @@ async fn me(Authorized { caller, .. }: Authorized<AnyCaller>) -> Json<Me> {
     })
 }
 
+/// Token management is for people: a session or the admin token.
+fn not_by_a_token(caller: &crate::auth::Caller) -> Result<(), AppError> {
+    match caller.credential {
+        Credential::ApiToken { .. } => Err(AppError::Forbidden(
+            "API tokens are managed from a login session (the studio) or with the admin token, not with a token".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// An API token as its owner sees it (the secret is shown once, at creation).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TokenView {
@@ -211,6 +223,7 @@ async fn create_token(
     Authorized { caller, .. }: Authorized<AnyCaller>,
     JsonBody(body): JsonBody<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), AppError> {
+    not_by_a_token(&caller)?;
     let scopes = Scopes::parse(body.scopes.iter().map(String::as_str))?;
     if let Some(missing) = scopes.iter().find(|s| !caller.scopes.contains(*s)) {
         return Err(AppError::Forbidden(format!("cannot grant {missing}: this credential does not hold it")));
@@ -233,6 +246,7 @@ async fn list_tokens(
     Authorized { caller, .. }: Authorized<AnyCaller>,
     page: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Paged<TokenView>>, AppError> {
+    not_by_a_token(&caller)?;
     let Query(page) = page?;
     let tokens = state.store.api_tokens().list(&caller.user.id, &page.into()).await?;
     Ok(Json(Paged { items: tokens.items.into_iter().map(TokenView::from).collect(), next_cursor: tokens.next_cursor }))
@@ -251,6 +265,7 @@ async fn revoke_token(
     Authorized { caller, .. }: Authorized<AnyCaller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
+    not_by_a_token(&caller)?;
     if state.store.api_tokens().revoke(&caller.user.id, &id).await? {
         tracing::info!(user = %caller.user.name, token = %id, "API token revoked");
         Ok(StatusCode::NO_CONTENT)

@@ -137,7 +137,14 @@ fn is_safe(method: &Method) -> bool {
 /// The caller the request's credentials name; `None` when it carries none.
 pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Caller>, AppError> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-        let bearer = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(AppError::Unauthorized)?.trim();
+        // The scheme is case-insensitive (RFC 9110).
+        let bearer = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or(AppError::Unauthorized)?;
         if constant_time_eq(bearer.as_bytes(), state.admin_token.as_bytes()) {
             let user = state.store.users().first_admin().await?.ok_or(AppError::Unauthorized)?;
             return Ok(Some(Caller { user, scopes: Scopes::all(), credential: Credential::AdminToken }));

@@ -65,30 +65,37 @@ pub struct ClientInfo {
 }
 
 /// Applies the proxy rules to a peer address and the request's headers.
+/// The last value of a comma-separated header: the one the nearest (trusted) proxy appended.
+fn last_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).next_back()
+}
+
 pub fn client_info(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> ClientInfo {
+    // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d.
+    let peer = peer.to_canonical();
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {
         return ClientInfo { ip: peer, https: false, forwarded_host: None };
     }
-    let forwarded: Vec<IpAddr> = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|a| a.trim().parse().ok())
-        .collect();
-    // Walk from the nearest hop back; the first untrusted address is the client.
-    let ip = forwarded.iter().rev().copied().find(|ip| !is_trusted(*ip)).or(forwarded.first().copied()).unwrap_or(peer);
-    let https = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
-    let forwarded_host = headers
-        .get("x-forwarded-host")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
         .map(str::trim)
+        .collect();
+    // Walk from the nearest hop back; the first untrusted address is the client. An entry that is
+    // no address ends the walk there: what lies beyond it is the client's own say.
+    let mut ip = peer;
+    for hop in hops.iter().rev() {
+        let Ok(hop) = hop.parse::<IpAddr>().map(|a| a.to_canonical()) else { break };
+        ip = hop;
+        if !is_trusted(hop) {
+            break;
+        }
+    }
+    let https = last_value(headers, "x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let forwarded_host = last_value(headers, "x-forwarded-host")
         .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)))
         .map(str::to_owned);
     ClientInfo { ip, https, forwarded_host }
@@ -145,6 +152,13 @@ mod tests {
         assert_eq!(client_info("10.0.0.5".parse().unwrap(), &with_host, &trusted).forwarded_host, None);
         let v6 = client_info("::1".parse().unwrap(), &headers(&[("x-forwarded-for", "2001:db8::1")]), &trusted);
         assert_eq!(v6.ip, "2001:db8::1".parse::<IpAddr>().unwrap());
+        let mapped = client_info("::ffff:10.0.0.5".parse().unwrap(), &h, &trusted);
+        assert_eq!(mapped.ip, "203.0.113.9".parse::<IpAddr>().unwrap(), "a v4-mapped proxy is still the proxy");
+        let garbage =
+            headers(&[("x-forwarded-for", "6.6.6.6, not-an-address, 10.1.1.1"), ("x-forwarded-proto", "https, http")]);
+        let walked = client_info("10.0.0.5".parse().unwrap(), &garbage, &trusted);
+        assert_eq!(walked.ip, "10.1.1.1".parse::<IpAddr>().unwrap(), "the walk stops at what no proxy wrote");
+        assert!(!walked.https, "the nearest proxy's scheme counts");
         assert!("10.0.0.0/33".parse::<IpNet>().is_err() && "nonsense".parse::<IpNet>().is_err());
         assert!("0.0.0.0/0".parse::<IpNet>().unwrap().contains("8.8.8.8".parse().unwrap()));
     }

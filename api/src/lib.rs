@@ -101,6 +101,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// The whole HTTP surface.
 pub fn app(state: AppState, mounts: Mounts) -> Router {
+    let trusted = state.trusted_proxies.clone();
     let (api, document) = api();
     let document = Arc::new(document);
     let mut router = Router::new()
@@ -120,7 +121,9 @@ pub fn app(state: AppState, mounts: Mounts) -> Router {
     if let Some(chat) = mounts.chat {
         router = router.merge(chat);
     }
-    router.layer(axum::middleware::from_fn(problem::api_problems)).layer(axum::middleware::from_fn(request_id::assign))
+    router
+        .layer(axum::middleware::from_fn(problem::api_problems))
+        .layer(axum::middleware::from_fn_with_state(trusted, request_id::assign))
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Every response carries `X-Request-Id`, and everything logged while handling the request
 //! carries the same id (a tracing span around the handler), so a user's report of a failed call
-//! finds its log lines. A sane incoming id (from a proxy) is kept; otherwise one is made.
+//! finds its log lines. A sane incoming id is kept when a trusted proxy sent it (so the proxy's
+//! logs and ours agree); otherwise one is made, and clients cannot plant ids in the log.
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -19,12 +20,20 @@ fn acceptable(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-pub(crate) async fn assign(mut request: Request, next: Next) -> Response {
+pub(crate) async fn assign(
+    State(trusted): State<std::sync::Arc<[crate::IpNet]>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let from_proxy = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .is_some_and(|c| trusted.iter().any(|net| net.contains(c.0.ip().to_canonical())));
     let id = request
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|id| acceptable(id))
+        .filter(|id| from_proxy && acceptable(id))
         .map(str::to_owned)
         .unwrap_or_else(|| {
             let mut bytes = [0u8; 8];

@@ -33,10 +33,13 @@ pub(crate) struct NextQuery {
     next: Option<String>,
 }
 
-/// Only paths on this server: no `//host` or `https://` open redirects.
+/// Only paths on this server: no `//host`, `https://` or `/\t/host` open redirects (browsers drop
+/// tabs and newlines while parsing, so a loose check can be walked around). Anything but a plain
+/// path and query goes to the studio.
 fn safe_next(next: Option<&str>) -> &str {
+    let plain = |n: &str| n.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_.-?=&%~".contains(&b));
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && n.len() <= 512 && plain(n) => n,
         _ => "/studio",
     }
 }
@@ -89,8 +92,14 @@ async fn login(
     }
     state.limits.check_login(client.ip, &form.name)?;
     let next = safe_next(form.next.as_deref()).to_owned();
-    let Some(user) = state.store.users().verify_password(&form.name, &form.password).await? else {
-        tracing::info!(name = %form.name, client = %client.ip, "login refused");
+    // A name that cannot exist is refused before any password hashing (same answer as a wrong pair).
+    let user = match oxcast_store::validate_name(&form.name.trim().to_ascii_lowercase()) {
+        Ok(()) => state.store.users().verify_password(&form.name, &form.password).await?,
+        Err(_) => None,
+    };
+    let Some(user) = user else {
+        state.limits.login_failed(client.ip, &form.name);
+        tracing::info!(name = ?form.name, client = %client.ip, "login refused");
         return if json {
             Err(AppError::WrongLogin)
         } else {
@@ -143,7 +152,15 @@ mod tests {
     #[test]
     fn redirects_stay_on_this_server() {
         assert_eq!(safe_next(Some("/studio?x=1")), "/studio?x=1");
-        for bad in ["//evil.example", "https://evil.example", "/\\evil", "studio"] {
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "studio",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /x",
+        ] {
             assert_eq!(safe_next(Some(bad)), "/studio", "{bad}");
         }
         assert_eq!(safe_next(None), "/studio");

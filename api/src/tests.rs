@@ -307,43 +307,63 @@ async fn status_joins_the_store_the_live_view_and_the_viewer_counts() {
 }
 
 #[tokio::test]
-async fn tokens_are_listed_without_secrets_limited_to_the_callers_scopes_and_revoked_at_once() {
+async fn tokens_are_managed_by_people_listed_without_secrets_and_revoked_at_once() {
     let (app, store) = app().await;
-    let narrow = creator_token(&store, "ann", &["streams:read", "streams:write"]).await;
-    let (status, made) =
-        call(&app, Method::POST, "/api/tokens", Some(&narrow), Some(json!({"name": "ci", "scopes": ["streams:read"]})))
+    let ann = store
+        .users()
+        .create(NewUser { name: "ann", display_name: None, password: None, role: Role::Creator })
+        .await
+        .unwrap();
+    let (cookie, session) = store.sessions().create(&ann, std::time::Duration::from_secs(600)).await.unwrap();
+    let cookie = format!("oxcast_session={}", cookie.as_str());
+    let csrf = session.csrf_token.as_str();
+    let mint = |scopes: Value| json!({"name": "ci", "scopes": scopes});
+
+    let made =
+        send(&app, with_cookie(Method::POST, "/api/tokens", &cookie, Some(csrf), Some(&mint(json!(["streams:read"])))))
             .await;
-    assert_eq!(status, StatusCode::CREATED, "{made}");
-    let secret = made["token"].as_str().unwrap().to_owned();
-    let id = made["id"].as_str().unwrap().to_owned();
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let secret = made.body["token"].as_str().unwrap().to_owned();
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    let admin =
+        send(&app, with_cookie(Method::POST, "/api/tokens", &cookie, Some(csrf), Some(&mint(json!(["admin"]))))).await;
+    assert_eq!(admin.status, StatusCode::FORBIDDEN, "a creator cannot grant admin: {}", admin.body);
+    let unknown =
+        send(&app, with_cookie(Method::POST, "/api/tokens", &cookie, Some(csrf), Some(&mint(json!(["nope"]))))).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+
+    // A token cannot manage tokens: no sibling outliving its revocation, no revoking others.
     let (status, err) =
-        call(&app, Method::POST, "/api/tokens", Some(&narrow), Some(json!({"name": "x", "scopes": ["videos:write"]})))
-            .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "a token cannot mint a broader one: {err}");
-    let (status, _) =
-        call(&app, Method::POST, "/api/tokens", Some(&narrow), Some(json!({"name": "x", "scopes": ["nope"]}))).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-
-    let (_, list) = call(&app, Method::GET, "/api/tokens", Some(&narrow), None).await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 2);
-    assert!(!list.to_string().contains(&secret), "secrets are never listed");
-    let (status, me) = call(&app, Method::GET, "/api/me", Some(&secret), None).await;
-    assert_eq!((status, me["scopes"].clone()), (StatusCode::OK, json!(["streams:read"])));
-    assert_eq!(me["credential"], "api_token");
-
+        call(&app, Method::POST, "/api/tokens", Some(&secret), Some(mint(json!(["streams:read"])))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+    assert_eq!(call(&app, Method::GET, "/api/tokens", Some(&secret), None).await.0, StatusCode::FORBIDDEN);
     assert_eq!(
-        call(&app, Method::DELETE, &format!("/api/tokens/{id}"), Some(&narrow), None).await.0,
-        StatusCode::NO_CONTENT
+        call(&app, Method::DELETE, &format!("/api/tokens/{id}"), Some(&secret), None).await.0,
+        StatusCode::FORBIDDEN
     );
+
+    let list = send(&app, with_cookie(Method::GET, "/api/tokens", &cookie, None, None)).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    assert!(!list.body.to_string().contains(&secret), "secrets are never listed");
+    let (status, me) = call(&app, Method::GET, "/api/me", Some(&secret), None).await;
+    assert_eq!(
+        (status, me["scopes"].clone(), me["credential"].clone()),
+        (StatusCode::OK, json!(["streams:read"]), json!("api_token"))
+    );
+
+    let revoke = |csrf: Option<&str>| with_cookie(Method::DELETE, &format!("/api/tokens/{id}"), &cookie, csrf, None);
+    assert_eq!(send(&app, revoke(None)).await.status, StatusCode::FORBIDDEN, "CSRF needed");
+    assert_eq!(send(&app, revoke(Some(csrf))).await.status, StatusCode::NO_CONTENT);
     assert_eq!(
         call(&app, Method::GET, "/api/me", Some(&secret), None).await.0,
         StatusCode::UNAUTHORIZED,
         "revoked at once"
     );
-    assert_eq!(
-        call(&app, Method::DELETE, &format!("/api/tokens/{id}"), Some(&narrow), None).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(send(&app, revoke(Some(csrf))).await.status, StatusCode::NOT_FOUND);
+    // The scheme name is case-insensitive.
+    let lower =
+        Request::get("/api/me").header(header::AUTHORIZATION, format!("bearer {ADMIN}")).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, lower).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -534,10 +554,11 @@ async fn api_errors_are_problem_json_with_the_request_id() {
     assert_eq!(wrong_method.body["status"], 405);
     let bad_query = send(&app, request(Method::GET, "/api/streams?limit=0", Some(ADMIN), None)).await;
     assert_eq!((bad_query.status, bad_query.body["status"].as_u64()), (StatusCode::BAD_REQUEST, Some(400)));
-    let kept =
-        send(&app, Request::get("/api/me").header("x-request-id", "from-proxy-42").body(Body::empty()).unwrap()).await;
-    assert_eq!(kept.headers["x-request-id"], "from-proxy-42");
-    assert_eq!(kept.headers[header::WWW_AUTHENTICATE], "Bearer");
+    // Only a trusted proxy may name the id (none is trusted here): clients cannot plant one in the log.
+    let planted =
+        send(&app, Request::get("/api/me").header("x-request-id", "from-client-42").body(Body::empty()).unwrap()).await;
+    assert_ne!(planted.headers["x-request-id"], "from-client-42");
+    assert_eq!(planted.headers[header::WWW_AUTHENTICATE], "Bearer");
     // Outside /api errors keep their own shape, but still carry an id.
     let page = app.clone().oneshot(Request::get("/nope").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(page.status(), StatusCode::NOT_FOUND);

@@ -1,7 +1,10 @@
 //! One token bucket per key, in a map whose size is bounded: when it is full, buckets that have
 //! refilled completely are forgotten (forgetting a full bucket changes nothing), and if that is
-//! not enough, the least recently used half goes. So a flood of distinct keys (addresses of a
-//! botnet, guessed token ids) costs bounded memory and never blocks the keys that are limited.
+//! not enough, the least recently used go until a quarter of the room is free. So a flood of
+//! distinct keys (addresses of a botnet, guessed names) costs bounded memory and one sweep per
+//! quarter of the map; the price is that a key idle for longest may be forgotten while still
+//! limited (its next request starts with a full bucket). Keys longer than [`MAX_KEY_BYTES`] are
+//! cut to it.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -13,6 +16,19 @@ use crate::{RateSpec, TokenBucket};
 
 /// Keys kept by default before old ones are swept.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
+/// Longest key kept (a longer one is cut; keys are addresses, ids and names).
+pub const MAX_KEY_BYTES: usize = 128;
+
+fn bounded(key: &str) -> &str {
+    if key.len() <= MAX_KEY_BYTES {
+        return key;
+    }
+    let mut end = MAX_KEY_BYTES;
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    &key[..end]
+}
 
 /// Buckets by key, all with the same [`RateSpec`].
 #[derive(Debug)]
@@ -37,6 +53,7 @@ impl KeyedLimiter {
 
     /// Takes one token from `key`'s bucket, or says how long until one is available.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
+        let key = bounded(key);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if !buckets.contains_key(key) && buckets.len() >= self.max_keys {
@@ -45,6 +62,19 @@ impl KeyedLimiter {
         let (bucket, used) = buckets.entry(key.to_owned()).or_insert_with(|| (TokenBucket::new(self.spec, now), now));
         *used = now;
         bucket.try_take(now)
+    }
+
+    /// Whether `key` has a token now, without taking it (for limits that count only failures).
+    pub fn peek(&self, key: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        match buckets.get_mut(bounded(key)) {
+            Some((bucket, _)) => {
+                let mut probe = bucket.clone();
+                probe.try_take(now)
+            }
+            None => Ok(()),
+        }
     }
 
     /// How many keys are tracked now.
@@ -57,12 +87,13 @@ impl KeyedLimiter {
     }
 
     fn sweep(buckets: &mut HashMap<String, (TokenBucket, Instant)>, now: Instant, max_keys: usize) {
+        let target = max_keys - max_keys / 4;
         buckets.retain(|_, (bucket, _)| !bucket.is_full(now));
-        if buckets.len() >= max_keys {
+        if buckets.len() > target {
             let mut by_use: Vec<Instant> = buckets.values().map(|(_, used)| *used).collect();
             by_use.sort_unstable();
-            let cutoff = by_use[by_use.len() / 2];
-            buckets.retain(|_, (_, used)| *used > cutoff);
+            let cutoff = by_use[buckets.len() - target];
+            buckets.retain(|_, (_, used)| *used >= cutoff);
         }
     }
 }
@@ -95,5 +126,16 @@ mod tests {
         // budget and is checked again is still refused.
         limiter.check("fresh").unwrap();
         assert!(limiter.check("fresh").is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peeking_takes_nothing_and_long_keys_are_cut() {
+        let limiter = KeyedLimiter::new(RateSpec::new(1, Duration::from_secs(60)));
+        assert!(limiter.peek("a").is_ok() && limiter.peek("a").is_ok());
+        limiter.check("a").unwrap();
+        assert!(limiter.peek("a").is_err());
+        let long = "x".repeat(10_000);
+        limiter.check(&long).unwrap();
+        assert!(limiter.check(&format!("{long}y")).is_err(), "the same key once cut to 128 bytes");
     }
 }

@@ -40,11 +40,12 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> Result<ApiToken, StoreError> {
 #[derive(Debug, Clone, Copy)]
 pub struct ApiTokens<'a> {
     pool: &'a AnyPool,
+    dialect: crate::Dialect,
 }
 
 impl<'a> ApiTokens<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: &'a AnyPool, dialect: crate::Dialect) -> Self {
+        Self { pool, dialect }
     }
 
     /// Makes a token for `user` with `scopes` (not empty; `admin` only for admins).
@@ -135,7 +136,9 @@ impl<'a> ApiTokens<'a> {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let mut token = token_from_row(&row)?;
-        let Some(user) = crate::Users::new(self.pool).by_id(&token.user_id).await? else { return Ok(None) };
+        let Some(user) = crate::Users::new(self.pool, self.dialect).by_id(&token.user_id).await? else {
+            return Ok(None);
+        };
         let now = oxcast_media::clock::unix_seconds();
         if token.last_used_at.is_none_or(|t| now - t >= LAST_USED_RESOLUTION_SECONDS) {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")

@@ -57,18 +57,19 @@ pub struct NewChatToken {
 #[derive(Debug, Clone, Copy)]
 pub struct ChatTokens<'a> {
     pool: &'a AnyPool,
+    dialect: crate::Dialect,
 }
 
 impl<'a> ChatTokens<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: &'a AnyPool, dialect: crate::Dialect) -> Self {
+        Self { pool, dialect }
     }
 
     /// Creates a token for `name`: a viewer everywhere, or the moderator of `moderator_of`.
     pub async fn create(&self, name: &str, moderator_of: Option<&str>) -> Result<NewChatToken, StoreError> {
         let name = validate_display_name(name)?;
         if let Some(stream) = moderator_of
-            && !crate::Streams::new(self.pool).exists(stream).await?
+            && !crate::Streams::new(self.pool, self.dialect).exists(stream).await?
         {
             return Err(StoreError::UnknownStream(stream.to_owned()));
         }

@@ -38,6 +38,18 @@ impl Dialect {
     }
 }
 
+impl Dialect {
+    /// What makes `ORDER BY name` and `name > $1` compare bytes, as SQLite does: PostgreSQL would
+    /// use the database's collation (which ignores case and punctuation at first), so lists and
+    /// their cursors would order differently on the two.
+    pub(crate) fn bytewise(self) -> &'static str {
+        match self {
+            Dialect::Postgres => " COLLATE \"C\"",
+            Dialect::Sqlite => "",
+        }
+    }
+}
+
 /// The URL with its password (in the user part or a `password=` parameter) replaced by `***`,
 /// for messages and logs.
 pub fn redact_url(url: &str) -> String {

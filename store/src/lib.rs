@@ -77,22 +77,22 @@ impl Store {
 
     /// Streams and their publishing keys.
     pub fn streams(&self) -> Streams<'_> {
-        Streams::new(&self.pool)
+        Streams::new(&self.pool, self.dialect)
     }
 
     /// Creators and admins.
     pub fn users(&self) -> Users<'_> {
-        Users::new(&self.pool)
+        Users::new(&self.pool, self.dialect)
     }
 
     /// Users' scoped API tokens.
     pub fn api_tokens(&self) -> ApiTokens<'_> {
-        ApiTokens::new(&self.pool)
+        ApiTokens::new(&self.pool, self.dialect)
     }
 
     /// Web sessions.
     pub fn sessions(&self) -> Sessions<'_> {
-        Sessions::new(&self.pool)
+        Sessions::new(&self.pool, self.dialect)
     }
 
     /// The durable job queue.
@@ -102,7 +102,7 @@ impl Store {
 
     /// Chat identities handed out by the admin.
     pub fn chat_tokens(&self) -> ChatTokens<'_> {
-        ChatTokens::new(&self.pool)
+        ChatTokens::new(&self.pool, self.dialect)
     }
 
     /// Closes every connection (waits for checked-out ones to come back).

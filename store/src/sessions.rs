@@ -23,11 +23,12 @@ pub struct Session {
 #[derive(Debug, Clone, Copy)]
 pub struct Sessions<'a> {
     pool: &'a AnyPool,
+    dialect: crate::Dialect,
 }
 
 impl<'a> Sessions<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: &'a AnyPool, dialect: crate::Dialect) -> Self {
+        Self { pool, dialect }
     }
 
     /// Starts a session for `user` lasting `ttl`; returns the cookie value and the session.
@@ -72,7 +73,7 @@ impl<'a> Sessions<'a> {
             self.end(secret).await?;
             return Ok(None);
         }
-        let user = crate::Users::new(self.pool).by_id(&session.user_id).await?;
+        let user = crate::Users::new(self.pool, self.dialect).by_id(&session.user_id).await?;
         Ok(user.map(|u| (session, u)))
     }
 

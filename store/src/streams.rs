@@ -107,11 +107,12 @@ impl StreamRecord {
 #[derive(Debug, Clone, Copy)]
 pub struct Streams<'a> {
     pool: &'a AnyPool,
+    dialect: crate::Dialect,
 }
 
 impl<'a> Streams<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: &'a AnyPool, dialect: crate::Dialect) -> Self {
+        Self { pool, dialect }
     }
 
     /// Creates a stream owned by `owner_id` with a transcoding profile (`None`: the server
@@ -175,7 +176,7 @@ impl<'a> Streams<'a> {
 
     /// Every stream, by name.
     pub async fn list(&self) -> Result<Vec<StreamRecord>, StoreError> {
-        let sql = format!("SELECT {RECORD_COLUMNS} FROM streams ORDER BY name");
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM streams ORDER BY name{}", self.dialect.bytewise());
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool).await?;
         Ok(rows.iter().map(StreamRecord::from_row).collect::<Result<_, _>>()?)
     }
@@ -184,15 +185,16 @@ impl<'a> Streams<'a> {
     pub async fn page(&self, owner: Option<&str>, page: &PageRequest) -> Result<Page<StreamRecord>, StoreError> {
         let limit = page.limit()?;
         let after = page.after()?.unwrap_or_default();
+        let c = self.dialect.bytewise();
         let rows = match owner {
             Some(owner) => {
                 let sql = format!(
-                    "SELECT {RECORD_COLUMNS} FROM streams WHERE owner_id = $1 AND name > $2 ORDER BY name LIMIT $3"
+                    "SELECT {RECORD_COLUMNS} FROM streams WHERE owner_id = $1 AND name{c} > $2 ORDER BY name{c} LIMIT $3"
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner).bind(after).bind(i64::from(limit) + 1)
             }
             None => {
-                let sql = format!("SELECT {RECORD_COLUMNS} FROM streams WHERE name > $1 ORDER BY name LIMIT $2");
+                let sql = format!("SELECT {RECORD_COLUMNS} FROM streams WHERE name{c} > $1 ORDER BY name{c} LIMIT $2");
                 sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(i64::from(limit) + 1)
             }
         }

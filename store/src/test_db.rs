@@ -3,7 +3,7 @@
 //!
 //! The server comes from `OXCAST_TEST_DATABASE_URL` (`.ci/run` and `scripts/test.sh` set it;
 //! the default is the local server with trust auth). Each [`TestDatabase`] creates
-//! `oxcast_test_<random>` there and drops it (`WITH (FORCE)`, closing leftover connections) when
+//! `oxcast_test_<random>` there (with an ICU `en-US` collation when the server has ICU) and drops it (`WITH (FORCE)`, closing leftover connections) when
 //! it goes out of scope.
 
 use sqlx::Connection;
@@ -39,10 +39,17 @@ impl TestDatabase {
                 redact_url(&server_url)
             )
         });
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        // A language-aware collation, as production databases usually have (en_US and the like), so
+        // the tests see what byte-order assumptions would break; plain C where ICU is missing.
+        let icu = format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        );
+        if sqlx::raw_sql(sqlx::AssertSqlSafe(icu)).execute(&mut conn).await.is_err() {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        }
         let _ = conn.close().await;
         Self { url: with_database(&server_url, &name), server_url, name }
     }

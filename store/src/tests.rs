@@ -177,6 +177,13 @@ async fn streams_list_in_name_order_with_their_settings(s: Store) {
     let listed = s.streams().list().await.unwrap();
     let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["alpha", "mid", "zeta"]);
+    // Byte order on both dialects (PostgreSQL's locale collation would put these differently).
+    for name in ["a-b", "B", "_z", "-y"] {
+        s.streams().create(name, &owner(&s).await, None).await.unwrap();
+    }
+    let all: Vec<String> =
+        s.streams().page(None, &PageRequest::default()).await.unwrap().items.into_iter().map(|r| r.name).collect();
+    assert_eq!(all, ["-y", "B", "_z", "a-b", "alpha", "mid", "zeta"]);
     assert_eq!(listed[1].profile.as_deref(), Some("passthrough"));
     assert!(listed[2].srt_encrypted && !listed[0].srt_encrypted);
     let now = oxcast_media::clock::unix_seconds();
@@ -325,6 +332,10 @@ async fn sessions_carry_a_csrf_token_and_end_on_logout_or_expiry(s: Store) {
     assert!(s.sessions().authenticate(cookie.as_str()).await.unwrap().is_none());
     let (expired, _) = s.sessions().create(&ann, std::time::Duration::ZERO).await.unwrap();
     assert!(s.sessions().authenticate(expired.as_str()).await.unwrap().is_none());
+    // A password reset ends every session of the user.
+    let (other, _) = s.sessions().create(&ann, std::time::Duration::from_secs(3600)).await.unwrap();
+    assert!(s.users().set_password(&ann.id, Some("a new password")).await.unwrap());
+    assert!(s.sessions().authenticate(other.as_str()).await.unwrap().is_none());
 }
 
 async fn pages_walk_every_row_once_with_cursors(s: Store) {

@@ -94,10 +94,20 @@ fn check_password(password: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Password hashes running at once: each takes 19 MiB and a core for tens of milliseconds, so
+/// a login flood waits its turn instead of filling memory.
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+    })
+}
+
 /// Hashes on a blocking thread: argon2id takes tens of milliseconds on purpose.
 async fn hash_password(password: &str) -> Result<String, StoreError> {
     check_password(password)?;
     let password = password.to_owned();
+    let _permit = hashing_permits().acquire().await.map_err(|e| StoreError::Invalid(format!("hashing: {e}")))?;
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
@@ -119,6 +129,7 @@ async fn verify(password: &str, stored: Option<String>) -> bool {
     let password = password.to_owned();
     let known = stored.is_some();
     let hash = stored.unwrap_or_else(|| DECOY_HASH.to_owned());
+    let Ok(_permit) = hashing_permits().acquire().await else { return false };
     let matches = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
     })
@@ -131,11 +142,12 @@ async fn verify(password: &str, stored: Option<String>) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub struct Users<'a> {
     pool: &'a AnyPool,
+    dialect: crate::Dialect,
 }
 
 impl<'a> Users<'a> {
-    pub(crate) fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    pub(crate) fn new(pool: &'a AnyPool, dialect: crate::Dialect) -> Self {
+        Self { pool, dialect }
     }
 
     /// Creates a user; the name is lowercased and must be free.
@@ -186,7 +198,8 @@ impl<'a> Users<'a> {
     pub async fn list(&self, page: &PageRequest) -> Result<Page<User>, StoreError> {
         let limit = page.limit()?;
         let after = page.after()?.unwrap_or_default();
-        let sql = format!("SELECT {COLUMNS} FROM users WHERE name > $1 ORDER BY name LIMIT $2");
+        let c = self.dialect.bytewise();
+        let sql = format!("SELECT {COLUMNS} FROM users WHERE name{c} > $1 ORDER BY name{c} LIMIT $2");
         let rows =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after).bind(i64::from(limit) + 1).fetch_all(self.pool).await?;
         let users = rows.iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?;
@@ -210,17 +223,21 @@ impl<'a> Users<'a> {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    /// Sets (or with `None` removes) a user's password; false if there is no such user.
+    /// Sets (or with `None` removes) a user's password, ending every web session they have (a
+    /// reset must lock out whoever knew the old one); false if there is no such user.
     pub async fn set_password(&self, id: &str, password: Option<&str>) -> Result<bool, StoreError> {
         let hash = match password {
             Some(p) => Some(hash_password(p).await?),
             None => None,
         };
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash.as_deref())
             .bind(id)
-            .execute(self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
