@@ -9,7 +9,7 @@
 //! - [`Store`]: the handle; [`Store::open`] takes `sqlite://...` or `postgres://...`.
 //! - `connect`: URL → dialect, pool options, migrations (`migrations/{sqlite,postgres}`), errors
 //!   that name the URL without its password.
-//! - `streams`, `users`, `api_tokens`, `sessions`, `chat_tokens`: the aggregates, with `page`
+//! - `streams`, `users`, `api_tokens`, `sessions`, `chat_tokens`, `videos`: the aggregates, with `page`
 //!   (cursor pagination) and `scopes` (what a token may do); `jobs`, the durable job queue
 //!   (leases, heartbeats, retries with backoff; its module doc says why not apalis). Queries are written once with `$N` placeholders and
 //!   types both dialects accept (TEXT, BIGINT); where a dialect needs its own statement, the
@@ -37,6 +37,7 @@ mod streams;
 #[cfg(any(test, feature = "test-support"))]
 mod test_db;
 mod users;
+mod videos;
 
 use sqlx::AnyPool;
 
@@ -55,6 +56,7 @@ pub use streams::{KeyedStream, NewStream, StreamDetails, StreamRecord, Streams};
 #[cfg(any(test, feature = "test-support"))]
 pub use test_db::TestDatabase;
 pub use users::{NewUser, Role, User, Users};
+pub use videos::{NewVideo, Privacy, Processed, Video, VideoDetails, VideoStatus, Videos};
 
 /// The database handle: cheap to clone (a pool inside).
 #[derive(Debug, Clone)]
@@ -93,6 +95,11 @@ impl Store {
     /// Web sessions.
     pub fn sessions(&self) -> Sessions<'_> {
         Sessions::new(&self.pool, self.dialect)
+    }
+
+    /// The video catalog.
+    pub fn videos(&self) -> Videos<'_> {
+        Videos::new(&self.pool)
     }
 
     /// The durable job queue.

@@ -45,6 +45,14 @@ impl Secret {
         format!("{prefix}{}", hex::encode(bytes))
     }
 
+    /// A public id that is the only thing between a stranger and an unlisted resource (videos):
+    /// 128 random bits.
+    pub(crate) fn long_id(prefix: &str) -> String {
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        format!("{prefix}{}", hex::encode(bytes))
+    }
+
     /// A CSRF token for one session.
     pub(crate) fn csrf() -> String {
         Self::with_prefix("csrf_").0
