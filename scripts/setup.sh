@@ -43,8 +43,8 @@ if [[ ! -f api/web/node_modules/.package-lock.json ]] || ! cmp -s api/web/packag
 fi
 
 # Python tools for the tests, in a venv outside the repository: a second WebRTC stack for the WHIP
-# tests (ffmpeg 9 with its WHIP muxer, a static binary inside the PyPI package imageio-ffmpeg) and
-# schemathesis for the API contract test.
+# tests (ffmpeg 9 with its WHIP muxer, a static binary inside the PyPI package imageio-ffmpeg),
+# schemathesis for the API contract test, and tuspy for the upload tests.
 if [[ "${1:-}" == "--test" ]]; then
   venv="${OXCAST_PY_VENV:-$HOME/.cache/oxcast-py}"
   if ! "$venv/bin/python" -c 'import imageio_ffmpeg' 2>/dev/null; then
@@ -54,5 +54,9 @@ if [[ "${1:-}" == "--test" ]]; then
   # schemathesis checks the running server against its OpenAPI document (tests/openapi_contract.rs).
   if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "4.32.5"; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
+  fi
+  # tuspy, a real tus client for the upload tests (tests/uploads.rs).
+  if ! "$venv/bin/python" -c 'import tusclient' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "tuspy==1.1.0"
   fi
 fi

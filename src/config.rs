@@ -44,6 +44,23 @@ pub struct Config {
     /// `X-Forwarded-Proto` are believed; empty: the socket's peer is the client.
     pub trusted_proxies: Vec<String>,
     pub limits: LimitsConfig,
+    pub vod: VodConfig,
+}
+
+/// Video on demand.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VodConfig {
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Where media objects (uploads, renditions) live; default `DATA_DIR/media`.
+    pub media_dir: Option<PathBuf>,
+}
+
+impl Default for VodConfig {
+    fn default() -> Self {
+        Self { max_upload_bytes: 20 * 1024 * 1024 * 1024, media_dir: None }
+    }
 }
 
 /// Rate limits of the REST API and the login.
@@ -130,6 +147,7 @@ impl Default for Config {
             profiles: BTreeMap::new(),
             trusted_proxies: Vec::new(),
             limits: LimitsConfig::default(),
+            vod: VodConfig::default(),
         }
     }
 }
@@ -275,6 +293,9 @@ impl Config {
         if let Some(v) = var("OXCAST_LOGIN_ATTEMPTS_PER_TEN_MINUTES") {
             self.limits.login_attempts_per_ten_minutes = parse("OXCAST_LOGIN_ATTEMPTS_PER_TEN_MINUTES", v)?;
         }
+        if let Some(v) = var("OXCAST_MAX_UPLOAD_BYTES") {
+            self.vod.max_upload_bytes = parse("OXCAST_MAX_UPLOAD_BYTES", v)?;
+        }
         if let Some(v) = var("OXCAST_OFFLINE_GRACE_SECONDS") {
             self.live.offline_grace_seconds = parse("OXCAST_OFFLINE_GRACE_SECONDS", v)?;
         }
@@ -360,6 +381,10 @@ impl Config {
     /// (CLI, REST API).
     pub fn known_profiles(&self) -> anyhow::Result<oxcast_store::KnownProfiles> {
         Ok(oxcast_store::KnownProfiles::new(self.profiles().into_keys(), &self.live.default_profile)?)
+    }
+
+    pub fn media_dir(&self) -> PathBuf {
+        self.vod.media_dir.clone().unwrap_or_else(|| self.data_dir.join("media"))
     }
 
     pub fn database_url(&self) -> String {

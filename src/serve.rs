@@ -135,6 +135,13 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     tracker.spawn(sample_bitrates(registry.clone(), shutdown.clone()));
 
     let chat = start_chat(&config, &store, &shutdown, &tracker).await?;
+    let media = oxcast_vod::LocalStorage::open(config.media_dir())
+        .await
+        .with_context(|| format!("opening media storage at {}", config.media_dir().display()))?;
+    let uploads = Arc::new(oxcast_api::uploads::Uploads::new(
+        oxcast_vod::UploadParts::new(Arc::new(media)),
+        config.vod.max_upload_bytes,
+    ));
     let state = AppState {
         viewers: chat.clone().map(|c| Arc::new(ChatViewers(c)) as Arc<dyn oxcast_api::ViewerCounts>),
         store,
@@ -144,7 +151,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         urls: urls.clone(),
         limits: Arc::new(oxcast_api::ApiLimits::new(config.limit_settings())),
         trusted_proxies: config.trusted_proxy_networks()?.into(),
+        uploads: Some(uploads),
     };
+    tracker.spawn(sweep_uploads(state.clone(), shutdown.clone()));
     let ice_addresses = ice_addresses(&config);
     tracing::info!(?ice_addresses, "WebRTC (WHIP) host candidates");
     let whip = WhipService::new(
@@ -186,6 +195,21 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let took = started.elapsed();
     tracing::info!(took_ms = took.as_millis() as u64, "shutdown complete");
     Ok(ShutdownReport { ended_streams, timed_out, took })
+}
+
+/// Removes expired uploads (and their bytes) every ten minutes until shutdown.
+async fn sweep_uploads(state: AppState, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                if let Err(e) = oxcast_api::uploads::sweep_expired(&state).await {
+                    tracing::warn!(error = %e, "sweeping expired uploads failed");
+                }
+            }
+        }
+    }
 }
 
 /// Updates each live session's ingest bitrate about once a second until shutdown.

@@ -95,6 +95,8 @@ macro_rules! scope_marker {
 scope_marker! {
     StreamsRead => Some(Scope::StreamsRead),
     StreamsWrite => Some(Scope::StreamsWrite),
+    VideosRead => Some(Scope::VideosRead),
+    VideosWrite => Some(Scope::VideosWrite),
     AdminOnly => Some(Scope::Admin),
     AnyCaller => None,
 }

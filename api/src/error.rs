@@ -30,6 +30,15 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// tus: the request does not speak the protocol version this server does.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// tus: another request is writing to the same upload.
+    #[error("{0}")]
+    Locked(String),
+    /// tus checksum extension: the body's digest differs (status 460).
+    #[error("checksum mismatch: the body's SHA-1 is not the one in Upload-Checksum; its bytes were dropped")]
+    ChecksumMismatch,
     #[error("too many requests; retry in {} s", retry_after.as_secs().max(1))]
     TooManyRequests { retry_after: Duration },
     #[error("internal error")]
@@ -104,6 +113,9 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            AppError::Locked(_) => StatusCode::LOCKED,
+            AppError::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -121,6 +133,9 @@ impl IntoResponse for AppError {
         match &self {
             AppError::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            AppError::PreconditionFailed(_) => {
+                headers.insert("tus-version", HeaderValue::from_static(crate::uploads::TUS_VERSION));
             }
             AppError::TooManyRequests { retry_after } => {
                 let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;

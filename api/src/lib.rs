@@ -26,6 +26,8 @@ mod problem;
 pub mod request_id;
 mod sessions;
 mod streams;
+pub mod uploads;
+mod videos;
 pub mod web_assets;
 
 use std::sync::Arc;
@@ -71,6 +73,8 @@ pub struct AppState {
     pub limits: Arc<ApiLimits>,
     /// Proxies whose `X-Forwarded-For` / `-Proto` are believed.
     pub trusted_proxies: Arc<[IpNet]>,
+    /// Resumable uploads (`None`: uploads are off and `/api/uploads` answers 404).
+    pub uploads: Option<Arc<uploads::Uploads>>,
 }
 
 /// The routes other crates serve on the same listener, each with its own state applied.
@@ -89,6 +93,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(streams::routes())
         .merge(accounts::routes())
         .merge(chat_tokens::routes())
+        .merge(uploads::routes())
+        .merge(videos::routes())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonResponses, &mut document);
     (router, document)
@@ -128,3 +134,5 @@ pub fn app(state: AppState, mounts: Mounts) -> Router {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_uploads;

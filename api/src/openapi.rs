@@ -25,6 +25,8 @@ use crate::auth::SESSION_COOKIE;
         (name = "streams", description = "Live streams: keys, settings, live state"),
         (name = "accounts", description = "Users, who am I, API tokens"),
         (name = "chat", description = "Chat identities"),
+        (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
+        (name = "videos", description = "The video catalog"),
     )
 )]
 pub(crate) struct ApiDoc;

@@ -19,6 +19,8 @@ use crate::{
 };
 
 const ADMIN: &str = "test-admin-token-0123456789";
+/// The upload size limit of the test app.
+pub(crate) const MAX_UPLOAD: u64 = 1_000_000;
 
 /// Reports `live-one` as live with one rendition, everything else offline.
 struct FakeLive;
@@ -83,22 +85,26 @@ async fn app_with(limits: LimitSettings) -> (axum::Router, Store) {
         viewers: Some(Arc::new(FakeViewers)),
         limits: Arc::new(crate::ApiLimits::new(limits)),
         trusted_proxies: Arc::new([]),
+        uploads: Some(Arc::new(crate::uploads::Uploads::new(
+            oxcast_vod::UploadParts::new(Arc::new(oxcast_vod::MemoryStorage::new())),
+            MAX_UPLOAD,
+        ))),
     };
     let mounts = Mounts { packagers: Arc::new(NoPackagers), whip: None, chat: None };
     (crate::app(state, mounts), store)
 }
 
-async fn app() -> (axum::Router, Store) {
+pub(crate) async fn app() -> (axum::Router, Store) {
     app_with(LimitSettings { api_requests_per_minute: 100_000, login_attempts_per_ten_minutes: 1000 }).await
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: Value,
 }
 
-async fn send(app: &axum::Router, request: Request<Body>) -> Reply {
+pub(crate) async fn send(app: &axum::Router, request: Request<Body>) -> Reply {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -106,7 +112,7 @@ async fn send(app: &axum::Router, request: Request<Body>) -> Reply {
     Reply { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
 }
 
-fn request(method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Request<Body> {
+pub(crate) fn request(method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Request<Body> {
     let mut request = Request::builder().method(method).uri(path);
     if let Some(token) = token {
         request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -153,11 +159,18 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/chat/tokens") => json!({"name": "Ann"}),
         ("post", "/api/users") => json!({"name": "matrix-user"}),
         ("post", "/api/tokens") => json!({"name": "t", "scopes": ["streams:read"]}),
+        // tus routes take no JSON; the auth checks come before the body is read.
+        ("post", "/api/uploads") | ("patch", "/api/uploads/{id}") => json!({}),
         _ => return None,
     })
 }
 
-const BODILESS: [(&str, &str); 7] = [
+const BODILESS: [(&str, &str); 12] = [
+    ("options", "/api/uploads"),
+    ("head", "/api/uploads/{id}"),
+    ("delete", "/api/uploads/{id}"),
+    ("get", "/api/videos"),
+    ("get", "/api/videos/{id}"),
     ("get", "/api/streams"),
     ("get", "/api/streams/{name}"),
     ("post", "/api/streams/{name}/rotate-key"),
@@ -212,7 +225,9 @@ async fn every_documented_route_enforces_the_scope_it_states_and_hides_other_use
                 assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path} is documented public");
             } else {
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} without credentials: {err}");
-                assert_eq!(err["status"], 401, "problem+json: {err}");
+                if method != "head" {
+                    assert_eq!(err["status"], 401, "problem+json: {err}");
+                }
             }
             if !public {
                 let (status, _) = call(&app, m.clone(), &concrete, Some("oxt_not-a-token"), body.clone()).await;
@@ -221,7 +236,9 @@ async fn every_documented_route_enforces_the_scope_it_states_and_hides_other_use
             if let Some(scope) = scopes.first() {
                 let (status, err) = call(&app, m.clone(), &concrete, Some(&cy), body.clone()).await;
                 assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} needs {scope}: {err}");
-                assert!(err["detail"].as_str().unwrap().contains(scope.as_str()), "{err}");
+                if method != "head" {
+                    assert!(err["detail"].as_str().unwrap().contains(scope.as_str()), "{err}");
+                }
             }
             // Another user's stream is not found, not forbidden.
             if path.contains("{name}") && !public {

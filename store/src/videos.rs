@@ -410,6 +410,26 @@ impl<'a> Videos<'a> {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Uploads nobody touched since `updated_before` (Unix seconds): expired, to be removed.
+    pub async fn stale_uploads(&self, updated_before: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM videos WHERE status = 'uploading' AND updated_at < $1")
+            .bind(updated_before)
+            .fetch_all(self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get::<String, _>("id")?)).collect()
+    }
+
+    /// Moves a video's last activity `seconds` into the past (tests of expiry).
+    #[cfg(any(test, feature = "test-support"))]
+    pub async fn age_for_tests(&self, id: &str, seconds: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE videos SET updated_at = updated_at - $1 WHERE id = $2")
+            .bind(seconds)
+            .bind(id)
+            .execute(self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Removes the catalog entry (its media objects are the vod crate's to delete first).
     pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM videos WHERE id = $1").bind(id).execute(self.pool).await?;

@@ -5,11 +5,14 @@
 //! storage (whole-object streaming puts that appear atomically, gets, ranged gets, listing by
 //! prefix, deletes; no appends, no renames, no directories), with [`LocalStorage`] (a directory,
 //! the embedded default) and [`MemoryStorage`] (tests, and the proof the trait assumes no
-//! filesystem). S3 joins as a third implementation. Resumable uploads will be kept as numbered
-//! part objects (`uploads/ID/part-000001`, ...), which both kinds of storage can hold.
+//! filesystem). S3 joins as a third implementation. [`uploads`]: the bytes of resumable uploads
+//! as numbered part objects (`uploads/ID/part-00000001`, ...), which both kinds of storage can
+//! hold; the tus protocol on top of it is `oxcast-api`'s.
 //!
 //! This crate knows no HTTP and no SQL (the catalog and the job queue live in `oxcast-store`).
 
 pub mod storage;
+pub mod uploads;
 
 pub use storage::{ByteStream, LocalStorage, MemoryStorage, ObjectKey, ObjectMeta, Storage, StorageError};
+pub use uploads::{AppendError, Appended, PART_BYTES, UploadParts};

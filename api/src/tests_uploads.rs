@@ -1,0 +1,230 @@
+//! The tus server in-process: creation (with and without a body), HEAD, PATCH with offsets,
+//! checksums, limits, locking, termination, expiry, and the video it makes. The real clients
+//! (tus-js-client, tuspy) run against the real server in `tests/uploads.rs`.
+
+#![allow(clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use base64::Engine;
+use oxcast_store::{NewUser, Role, Scopes};
+use sha1::Digest;
+use tower::ServiceExt;
+
+use super::tests::{Reply, app, send};
+
+async fn token(store: &oxcast_store::Store, scopes: &[&str]) -> String {
+    let user = match store.users().by_name("uploader").await.unwrap() {
+        Some(u) => u,
+        None => store
+            .users()
+            .create(NewUser { name: "uploader", display_name: None, password: None, role: Role::Creator })
+            .await
+            .unwrap(),
+    };
+    store
+        .api_tokens()
+        .create(&user, "t", &Scopes::parse(scopes.iter().copied()).unwrap())
+        .await
+        .unwrap()
+        .1
+        .as_str()
+        .to_owned()
+}
+
+fn tus(method: Method, uri: &str, token: &str) -> axum::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header("tus-resumable", "1.0.0")
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+async fn create(app: &axum::Router, token: &str, length: u64) -> Reply {
+    let meta = format!("filename {},title {},privacy {}", b64("clip.mp4"), b64("My clip"), b64("unlisted"));
+    send(
+        app,
+        tus(Method::POST, "/api/uploads", token)
+            .header("upload-length", length)
+            .header("upload-metadata", meta)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+fn patch(id: &str, token: &str, offset: u64, body: &[u8]) -> Request<Body> {
+    tus(Method::PATCH, &format!("/api/uploads/{id}"), token)
+        .header("upload-offset", offset)
+        .header(header::CONTENT_TYPE, "application/offset+octet-stream")
+        .body(Body::from(body.to_vec()))
+        .unwrap()
+}
+
+async fn offset(app: &axum::Router, id: &str, token: &str) -> u64 {
+    let r = send(app, tus(Method::HEAD, &format!("/api/uploads/{id}"), token).body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    r.headers["upload-offset"].to_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn an_upload_in_two_patches_becomes_a_video_in_processing_with_a_job() {
+    let (app, store) = app().await;
+    let t = token(&store, &["videos:write", "videos:read"]).await;
+    let discovery = app.clone().oneshot(Request::options("/api/uploads").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(discovery.status(), StatusCode::NO_CONTENT);
+    assert_eq!(discovery.headers()["tus-version"], "1.0.0");
+    assert!(discovery.headers()["tus-extension"].to_str().unwrap().contains("checksum"));
+    assert_eq!(discovery.headers()["tus-max-size"], "1000000");
+
+    let created = create(&app, &t, 10).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.headers["oxcast-video-id"].to_str().unwrap().to_owned();
+    assert_eq!(created.headers[header::LOCATION], format!("http://example.test:8080/api/uploads/{id}"));
+    assert!(created.headers["upload-expires"].to_str().unwrap().ends_with(" GMT"));
+    let video = send(&app, super::tests::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await;
+    assert_eq!((video.body["status"].as_str(), video.body["title"].as_str()), (Some("uploading"), Some("My clip")));
+    assert_eq!(video.body["privacy"], "unlisted");
+
+    let first = send(&app, patch(&id, &t, 0, b"hello")).await;
+    assert_eq!((first.status, first.headers["upload-offset"].to_str().unwrap()), (StatusCode::NO_CONTENT, "5"));
+    assert_eq!(offset(&app, &id, &t).await, 5);
+    let wrong = send(&app, patch(&id, &t, 3, b"xx")).await;
+    assert_eq!(wrong.status, StatusCode::CONFLICT, "wrong offset");
+    let progress = send(&app, super::tests::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await;
+    assert_eq!((progress.body["bytes_received"].as_u64(), progress.body["progress"].as_f64()), (Some(5), Some(0.5)));
+
+    let last = send(&app, patch(&id, &t, 5, b"world")).await;
+    assert_eq!(last.status, StatusCode::NO_CONTENT);
+    let done = send(&app, super::tests::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await;
+    assert_eq!(done.body["status"], "processing");
+    let job = store
+        .jobs()
+        .claim(crate::uploads::PROCESS_VIDEO, "test", std::time::Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(job.payload.contains(&id));
+    assert_eq!(send(&app, patch(&id, &t, 10, b"!")).await.status, StatusCode::CONFLICT, "complete");
+}
+
+#[tokio::test]
+async fn protocol_errors_are_the_ones_tus_names() {
+    let (app, store) = app().await;
+    let t = token(&store, &["videos:write"]).await;
+    let no_version = send(
+        &app,
+        Request::post("/api/uploads")
+            .header(header::AUTHORIZATION, format!("Bearer {t}"))
+            .header("upload-length", 5)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(no_version.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(no_version.headers["tus-version"], "1.0.0");
+    let too_big = create(&app, &t, super::tests::MAX_UPLOAD + 1).await;
+    assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let no_length = send(&app, tus(Method::POST, "/api/uploads", &t).body(Body::empty()).unwrap()).await;
+    assert_eq!(no_length.status, StatusCode::BAD_REQUEST);
+    let reader = token(&store, &["videos:read"]).await;
+    assert_eq!(create(&app, &reader, 5).await.status, StatusCode::FORBIDDEN, "uploading needs videos:write");
+
+    let id = create(&app, &t, 8).await.headers["oxcast-video-id"].to_str().unwrap().to_owned();
+    // Checksum: a wrong digest drops the bytes (460); the right one keeps them.
+    let body = b"abcd";
+    let wrong = tus(Method::PATCH, &format!("/api/uploads/{id}"), &t)
+        .header("upload-offset", 0)
+        .header(header::CONTENT_TYPE, "application/offset+octet-stream")
+        .header("upload-checksum", format!("sha1 {}", base64::engine::general_purpose::STANDARD.encode([0u8; 20])))
+        .body(Body::from(body.to_vec()))
+        .unwrap();
+    assert_eq!(send(&app, wrong).await.status.as_u16(), 460);
+    let right = tus(Method::PATCH, &format!("/api/uploads/{id}"), &t)
+        .header("upload-offset", 0)
+        .header(header::CONTENT_TYPE, "application/offset+octet-stream")
+        .header(
+            "upload-checksum",
+            format!("sha1 {}", base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(body))),
+        )
+        .body(Body::from(body.to_vec()))
+        .unwrap();
+    assert_eq!(send(&app, right).await.status, StatusCode::NO_CONTENT);
+    let md5 = tus(Method::PATCH, &format!("/api/uploads/{id}"), &t)
+        .header("upload-offset", 4)
+        .header(header::CONTENT_TYPE, "application/offset+octet-stream")
+        .header("upload-checksum", "md5 AAAA")
+        .body(Body::from("x"))
+        .unwrap();
+    assert_eq!(send(&app, md5).await.status, StatusCode::BAD_REQUEST);
+    let wrong_type = tus(Method::PATCH, &format!("/api/uploads/{id}"), &t)
+        .header("upload-offset", 4)
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from("x"))
+        .unwrap();
+    assert_eq!(send(&app, wrong_type).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // More than the announced length: the bytes that fit are kept, the rest refused.
+    let over = send(&app, patch(&id, &t, 4, b"efghij")).await;
+    assert_eq!(over.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(offset(&app, &id, &t).await, 8);
+
+    // Another user's upload does not exist for me; termination removes it all.
+    let other = {
+        let u = store
+            .users()
+            .create(NewUser { name: "other", display_name: None, password: None, role: Role::Creator })
+            .await
+            .unwrap();
+        store
+            .api_tokens()
+            .create(&u, "t", &Scopes::parse(["videos:write"]).unwrap())
+            .await
+            .unwrap()
+            .1
+            .as_str()
+            .to_owned()
+    };
+    let id2 = create(&app, &t, 100).await.headers["oxcast-video-id"].to_str().unwrap().to_owned();
+    let theirs =
+        send(&app, tus(Method::HEAD, &format!("/api/uploads/{id2}"), &other).body(Body::empty()).unwrap()).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    send(&app, patch(&id2, &t, 0, b"some bytes")).await;
+    let gone = send(&app, tus(Method::DELETE, &format!("/api/uploads/{id2}"), &t).body(Body::empty()).unwrap()).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    assert!(store.videos().get(&id2).await.unwrap().is_none());
+    assert_eq!(
+        send(&app, tus(Method::HEAD, &format!("/api/uploads/{id2}"), &t).body(Body::empty()).unwrap()).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn creation_with_upload_and_expired_uploads() {
+    let (app, store) = app().await;
+    let t = token(&store, &["videos:write"]).await;
+    let with_body = tus(Method::POST, "/api/uploads", &t)
+        .header("upload-length", 6)
+        .header(header::CONTENT_TYPE, "application/offset+octet-stream")
+        .body(Body::from("abc"))
+        .unwrap();
+    let created = send(&app, with_body).await;
+    assert_eq!((created.status, created.headers["upload-offset"].to_str().unwrap()), (StatusCode::CREATED, "3"));
+    let id = created.headers["oxcast-video-id"].to_str().unwrap().to_owned();
+    // An upload nobody touched for a day is gone, bytes and all.
+    sqlx_free_age(&store, &id).await;
+    assert_eq!(
+        send(&app, tus(Method::HEAD, &format!("/api/uploads/{id}"), &t).body(Body::empty()).unwrap()).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(store.videos().get(&id).await.unwrap().is_none());
+}
+
+/// Makes an upload look untouched for two days.
+async fn sqlx_free_age(store: &oxcast_store::Store, id: &str) {
+    store.videos().age_for_tests(id, 2 * 24 * 3600).await.unwrap();
+}
