@@ -58,7 +58,8 @@ pub fn print_banner(
          \x20 LL-HLS:      {http_url}/live/{name}/index.m3u8\n\n\
          Creators:\n\
          \x20 Studio:      {http_url}/studio  (accounts: oxcast user create NAME --data-dir {data})\n\
-         \x20 API docs:    {http_url}/api/docs  (OpenAPI: {http_url}/api/openapi.json)\n\n\
+         \x20 API docs:    {http_url}/api/docs  (OpenAPI: {http_url}/api/openapi.json)\n\
+         \x20 Uploads:     tus 1.0.0 at {http_url}/api/uploads  (a token with videos:write)\n\n\
          Admin API token (Authorization: Bearer ...): {admin_token}\n\
          \x20 New stream: curl -X POST -H 'Authorization: Bearer {admin_token}' -H 'Content-Type: application/json' \\\n\
          \x20             -d '{{\"name\":\"studio\"}}' {http_url}/api/streams\n\
