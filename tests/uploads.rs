@@ -181,3 +181,24 @@ fn a_client_that_stopped_halfway_is_resumed_by_a_new_process() {
     assert_eq!(stored_bytes(&server, &id), bytes);
     assert_eq!(video(&server, &token, &id)["status"], "processing");
 }
+
+/// The example in `examples/upload_video.rs` (the protocol spoken by hand) uploads a file whole.
+#[test]
+fn the_upload_example_uploads_a_file() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = media_file(dir.path());
+    let example = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("examples/upload_video");
+    let out = Command::new(&example)
+        .args([server.http.as_str(), ADMIN_TOKEN, file.to_str().unwrap(), "By the example"])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{}: {e} (cargo test builds examples; alone: cargo build --examples)", example.display())
+        });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let id =
+        stdout.lines().find_map(|l| l.split("(video ").nth(1)).and_then(|r| r.split(')').next()).unwrap().to_owned();
+    assert_eq!(stored_bytes(&server, &id), std::fs::read(&file).unwrap());
+    assert!(stdout.contains("is \"processing\""), "{stdout}");
+}
