@@ -130,6 +130,12 @@ fn tus_js_client_and_tuspy_upload_a_file_that_arrives_whole() {
     assert_eq!(stored_bytes(&server, &py_id), bytes);
     let v = video(&server, &token, &py_id);
     assert_eq!((v["status"].as_str(), v["privacy"].as_str()), (Some("processing"), Some("unlisted")), "{v}");
+
+    // Deleting a video removes its bytes from storage.
+    let r = client().delete(server.url(&format!("/api/videos/{js_id}"))).bearer_auth(&token).send().unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert!(!server.data_dir.path().join("media/uploads").join(&js_id).exists());
+    assert_eq!(video(&server, &token, &js_id)["status"], 404);
 }
 
 #[test]

@@ -161,11 +161,13 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/tokens") => json!({"name": "t", "scopes": ["streams:read"]}),
         // tus routes take no JSON; the auth checks come before the body is read.
         ("post", "/api/uploads") | ("patch", "/api/uploads/{id}") => json!({}),
+        ("patch", "/api/videos/{id}") => json!({"title": "t"}),
         _ => return None,
     })
 }
 
-const BODILESS: [(&str, &str); 12] = [
+const BODILESS: [(&str, &str); 13] = [
+    ("delete", "/api/videos/{id}"),
     ("options", "/api/uploads"),
     ("head", "/api/uploads/{id}"),
     ("delete", "/api/uploads/{id}"),

@@ -228,3 +228,66 @@ async fn creation_with_upload_and_expired_uploads() {
 async fn sqlx_free_age(store: &oxcast_store::Store, id: &str) {
     store.videos().age_for_tests(id, 2 * 24 * 3600).await.unwrap();
 }
+
+#[tokio::test]
+async fn owners_change_and_delete_their_videos_with_every_stored_object() {
+    let (app, store) = app().await;
+    let t = token(&store, &["videos:write", "videos:read"]).await;
+    let id = create(&app, &t, 20).await.headers["oxcast-video-id"].to_str().unwrap().to_owned();
+    send(&app, patch(&id, &t, 0, b"0123456789")).await;
+    let changed = send(
+        &app,
+        super::tests::request(
+            Method::PATCH,
+            &format!("/api/videos/{id}"),
+            Some(&t),
+            Some(&serde_json::json!({"title": "Renamed", "privacy": "public", "tags": ["a", "b"]})),
+        ),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!((changed.body["title"].as_str(), changed.body["privacy"].as_str()), (Some("Renamed"), Some("public")));
+    assert_eq!(changed.body["description"], "", "fields left out stay");
+    let bad = send(
+        &app,
+        super::tests::request(
+            Method::PATCH,
+            &format!("/api/videos/{id}"),
+            Some(&t),
+            Some(&serde_json::json!({"privacy": "secret"})),
+        ),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let other = {
+        let u = store
+            .users()
+            .create(NewUser { name: "other", display_name: None, password: None, role: Role::Creator })
+            .await
+            .unwrap();
+        store
+            .api_tokens()
+            .create(&u, "t", &Scopes::parse(["videos:write", "videos:read"]).unwrap())
+            .await
+            .unwrap()
+            .1
+            .as_str()
+            .to_owned()
+    };
+    for method in [Method::GET, Method::DELETE] {
+        assert_eq!(
+            send(&app, super::tests::request(method, &format!("/api/videos/{id}"), Some(&other), None)).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let deleted = send(&app, super::tests::request(Method::DELETE, &format!("/api/videos/{id}"), Some(&t), None)).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert!(store.videos().get(&id).await.unwrap().is_none());
+    assert_eq!(
+        send(&app, super::tests::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let listed = send(&app, super::tests::request(Method::GET, "/api/videos", Some(&t), None)).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 0);
+}

@@ -474,6 +474,19 @@ async fn terminate(
     Ok(response)
 }
 
+/// Deletes a video with every object it has in storage (its upload's parts, and the renditions,
+/// poster and storyboard under `videos/ID/`); 423 while its upload is receiving bytes.
+pub(crate) async fn delete_video(state: &AppState, id: &str) -> Result<(), AppError> {
+    let uploads = uploads(state)?;
+    let Some(_running) = uploads.lock(id) else {
+        return Err(AppError::Locked("its upload is receiving bytes right now".into()));
+    };
+    uploads.parts.discard(id).await?;
+    uploads.parts.storage().delete_prefix(&format!("videos/{id}/")).await.map_err(AppendError::from)?;
+    state.store.videos().delete(id).await?;
+    Ok(())
+}
+
 /// Removes uploads nobody touched for [`UPLOAD_EXPIRY`], with their bytes; returns how many.
 pub async fn sweep_expired(state: &AppState) -> Result<usize, AppError> {
     let before = oxcast_media::clock::unix_seconds() - i64::try_from(UPLOAD_EXPIRY.as_secs()).unwrap_or(i64::MAX);

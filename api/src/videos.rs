@@ -1,22 +1,25 @@
 //! `/api/videos`: the caller's videos, from the first uploaded byte on: status, the reason of a
-//! failure, bytes received, processing progress. Another user's video answers 404.
+//! failure, bytes received, processing progress; changing what viewers see; deleting a video with
+//! every object it has in storage. Another user's video answers 404.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use oxcast_store::{Video, VideoStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Authorized, VideosRead};
+use crate::auth::{Authorized, Caller, VideosRead, VideosWrite};
 use crate::error::Problem;
+use crate::json_body::JsonBody;
 use crate::pagination::{PageQuery, Paged};
 use crate::{AppError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(get_one))
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(get_one, update, delete))
 }
 
 /// A video as its owner sees it.
@@ -106,9 +109,95 @@ async fn get_one(
     Authorized { caller, .. }: Authorized<VideosRead>,
     Path(id): Path<String>,
 ) -> Result<Json<VideoView>, AppError> {
-    let video = state.store.videos().get(&id).await?.ok_or(AppError::NotFound("video"))?;
-    if !caller.can_see(Some(&video.owner_id)) {
-        return Err(AppError::NotFound("video"));
+    Ok(Json(owned(&state, &caller, &id).await?.into()))
+}
+
+/// The caller's video `id`, or 404 (also for someone else's).
+async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Video, AppError> {
+    let video = state.store.videos().get(id).await?.ok_or(AppError::NotFound("video"))?;
+    if caller.can_see(Some(&video.owner_id)) { Ok(video) } else { Err(AppError::NotFound("video")) }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateVideo {
+    /// One line, up to 140 characters.
+    #[serde(default)]
+    #[schema(max_length = 140)]
+    title: Option<String>,
+    /// Up to 5000 characters.
+    #[serde(default)]
+    description: Option<String>,
+    /// Up to 30 tags of 1 to 32 characters.
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    #[serde(default)]
+    category: Option<String>,
+    /// BCP 47, e.g. `en` or `pt-BR`; empty for none.
+    #[serde(default)]
+    language: Option<String>,
+    /// `public`, `unlisted` or `private`.
+    #[serde(default)]
+    #[schema(pattern = "^(public|unlisted|private)$")]
+    privacy: Option<String>,
+}
+
+/// Change what viewers see of one of my videos (fields left out stay as they are).
+#[utoipa::path(patch, path = "/api/videos/{id}", tag = "videos",
+    params(("id" = String, Path, description = "Video id")),
+    request_body = UpdateVideo,
+    security(("bearer" = ["videos:write"]), ("session" = ["videos:write"])),
+    responses(
+        (status = 200, description = "The video as it is now", body = VideoView),
+        (status = 400, description = "A field is too long, has control characters, or is not one of the allowed values", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such video of mine", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn update(
+    State(state): State<AppState>,
+    Authorized { caller, .. }: Authorized<VideosWrite>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateVideo>,
+) -> Result<Json<VideoView>, AppError> {
+    let video = owned(&state, &caller, &id).await?;
+    let mut details = video.details;
+    if let Some(v) = body.title {
+        details.title = v;
     }
-    Ok(Json(video.into()))
+    if let Some(v) = body.description {
+        details.description = v;
+    }
+    if let Some(v) = body.tags {
+        details.tags = v;
+    }
+    if let Some(v) = body.category {
+        details.category = v;
+    }
+    if let Some(v) = body.language {
+        details.language = v;
+    }
+    if let Some(v) = body.privacy {
+        details.privacy = oxcast_store::Privacy::parse(&v)?;
+    }
+    state.store.videos().set_details(&id, details).await?;
+    Ok(Json(owned(&state, &caller, &id).await?.into()))
+}
+
+/// Delete one of my videos: its catalog entry and every object it has in storage.
+#[utoipa::path(delete, path = "/api/videos/{id}", tag = "videos",
+    params(("id" = String, Path, description = "Video id")),
+    security(("bearer" = ["videos:write"]), ("session" = ["videos:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such video of mine", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "Its upload is receiving bytes right now", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn delete(
+    State(state): State<AppState>,
+    Authorized { caller, .. }: Authorized<VideosWrite>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let video = owned(&state, &caller, &id).await?;
+    crate::uploads::delete_video(&state, &video.id).await?;
+    tracing::info!(video = %video.id, user = %caller.user.name, "video deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -62,6 +62,11 @@ impl UploadParts {
         Self { storage }
     }
 
+    /// The storage the parts live in (a video's other objects live beside them).
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
     /// Bytes received so far, and how many parts hold them.
     pub async fn offset(&self, id: &str) -> Result<(u64, u64), AppendError> {
         ObjectKey::new(format!("uploads/{id}")).map_err(|_| AppendError::InvalidId(id.to_owned()))?;
