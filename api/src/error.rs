@@ -39,6 +39,9 @@ pub enum AppError {
     /// tus checksum extension: the body's digest differs (status 460).
     #[error("checksum mismatch: the body's SHA-1 is not the one in Upload-Checksum; its bytes were dropped")]
     ChecksumMismatch,
+    /// The media storage has no room for the upload.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("too many requests; retry in {} s", retry_after.as_secs().max(1))]
     TooManyRequests { retry_after: Duration },
     #[error("internal error")]
@@ -116,6 +119,7 @@ impl AppError {
             AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             AppError::Locked(_) => StatusCode::LOCKED,
             AppError::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+            AppError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

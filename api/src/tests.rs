@@ -70,6 +70,11 @@ impl PackagerDirectory for NoPackagers {
 
 /// The app over a fresh store whose first admin exists (as `serve` makes sure).
 async fn app_with(limits: LimitSettings) -> (axum::Router, Store) {
+    app_on(limits, Arc::new(oxcast_vod::MemoryStorage::new())).await
+}
+
+/// The same over a given media storage.
+pub(crate) async fn app_on(limits: LimitSettings, media: Arc<dyn oxcast_vod::Storage>) -> (axum::Router, Store) {
     let store = Store::open("sqlite::memory:").await.unwrap();
     store.users().ensure_first_admin().await.unwrap();
     let state = AppState {
@@ -85,18 +90,18 @@ async fn app_with(limits: LimitSettings) -> (axum::Router, Store) {
         viewers: Some(Arc::new(FakeViewers)),
         limits: Arc::new(crate::ApiLimits::new(limits)),
         trusted_proxies: Arc::new([]),
-        uploads: Some(Arc::new(crate::uploads::Uploads::new(
-            oxcast_vod::UploadParts::new(Arc::new(oxcast_vod::MemoryStorage::new())),
-            MAX_UPLOAD,
-        ))),
+        uploads: Some(Arc::new(crate::uploads::Uploads::new(oxcast_vod::UploadParts::new(media), MAX_UPLOAD))),
     };
     let mounts = Mounts { packagers: Arc::new(NoPackagers), whip: None, chat: None };
     (crate::app(state, mounts), store)
 }
 
 pub(crate) async fn app() -> (axum::Router, Store) {
-    app_with(LimitSettings { api_requests_per_minute: 100_000, login_attempts_per_ten_minutes: 1000 }).await
+    app_with(RELAXED).await
 }
+
+pub(crate) const RELAXED: LimitSettings =
+    LimitSettings { api_requests_per_minute: 100_000, login_attempts_per_ten_minutes: 1000 };
 
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,

@@ -291,3 +291,56 @@ async fn owners_change_and_delete_their_videos_with_every_stored_object() {
     let listed = send(&app, super::tests::request(Method::GET, "/api/videos", Some(&t), None)).await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 0);
 }
+
+/// Memory storage that says it has `free` bytes left, like a nearly full disk.
+#[derive(Debug)]
+struct NearlyFull(oxcast_vod::MemoryStorage, u64);
+
+#[async_trait::async_trait]
+impl oxcast_vod::Storage for NearlyFull {
+    async fn put(
+        &self,
+        key: &oxcast_vod::ObjectKey,
+        body: oxcast_vod::ByteStream,
+    ) -> Result<u64, oxcast_vod::StorageError> {
+        self.0.put(key, body).await
+    }
+    async fn get(&self, key: &oxcast_vod::ObjectKey) -> Result<oxcast_vod::ByteStream, oxcast_vod::StorageError> {
+        self.0.get(key).await
+    }
+    async fn get_range(
+        &self,
+        key: &oxcast_vod::ObjectKey,
+        range: std::ops::Range<u64>,
+    ) -> Result<oxcast_vod::ByteStream, oxcast_vod::StorageError> {
+        self.0.get_range(key, range).await
+    }
+    async fn head(
+        &self,
+        key: &oxcast_vod::ObjectKey,
+    ) -> Result<Option<oxcast_vod::ObjectMeta>, oxcast_vod::StorageError> {
+        self.0.head(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<oxcast_vod::ObjectMeta>, oxcast_vod::StorageError> {
+        self.0.list(prefix).await
+    }
+    async fn delete(&self, key: &oxcast_vod::ObjectKey) -> Result<(), oxcast_vod::StorageError> {
+        self.0.delete(key).await
+    }
+    async fn available_bytes(&self) -> Result<Option<u64>, oxcast_vod::StorageError> {
+        Ok(Some(self.1))
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_is_507_at_creation_and_before_writing() {
+    let reserve = crate::uploads::FREE_SPACE_RESERVE;
+    let storage = std::sync::Arc::new(NearlyFull(oxcast_vod::MemoryStorage::new(), reserve + 100));
+    let (app, store) = super::tests::app_on(super::tests::RELAXED, storage).await;
+    let t = token(&store, &["videos:write"]).await;
+    let refused = create(&app, &t, 101).await;
+    assert_eq!(refused.status, StatusCode::INSUFFICIENT_STORAGE, "{}", refused.body);
+    assert!(refused.body["detail"].as_str().unwrap().contains("room for 100"), "{}", refused.body);
+    let fits = create(&app, &t, 100).await;
+    assert_eq!(fits.status, StatusCode::CREATED);
+}

@@ -34,6 +34,8 @@ const EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration,c
 pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 /// Jobs kind that turns a finished upload into renditions.
 pub const PROCESS_VIDEO: &str = "process_video";
+/// Room kept free on the media disk beyond what an upload needs (renditions, the database).
+pub const FREE_SPACE_RESERVE: u64 = 64 * 1024 * 1024;
 
 /// What uploads need: where the bytes go, the size limit, and which uploads have a PATCH running.
 #[derive(Debug)]
@@ -201,6 +203,9 @@ impl From<AppendError> for AppError {
     fn from(e: AppendError) -> Self {
         match e {
             AppendError::ChecksumMismatch => AppError::ChecksumMismatch,
+            AppendError::Storage(oxcast_vod::StorageError::Full(_)) => {
+                AppError::InsufficientStorage("the server's storage filled up while writing".into())
+            }
             AppendError::InvalidId(_) => AppError::NotFound("upload"),
             other => AppError::Internal(Box::new(PartStorageError(other))),
         }
@@ -245,6 +250,7 @@ async fn receive(state: &AppState, video: &Video, headers: &HeaderMap, body: Bod
     }
     let length = video.upload_size.and_then(|l| u64::try_from(l).ok()).unwrap_or(uploads.max_bytes);
     let room = length.saturating_sub(offset);
+    check_room(uploads, room).await?;
     let stream = body.into_data_stream().map_err(std::io::Error::other).boxed();
     let appended = uploads.parts.append(&video.id, stream, room, sha1).await?;
     let now = offset + appended.bytes;
@@ -259,6 +265,18 @@ async fn receive(state: &AppState, video: &Video, headers: &HeaderMap, body: Bod
         tracing::info!(video = %video.id, bytes = now, job = %job.id, "upload complete; processing queued");
     }
     Ok(now)
+}
+
+/// 507 when the media storage cannot take `bytes` more (plus the reserve), where it can tell.
+async fn check_room(uploads: &Uploads, bytes: u64) -> Result<(), AppError> {
+    let free = uploads.parts.storage().available_bytes().await.map_err(AppendError::from)?;
+    match free {
+        Some(free) if bytes.saturating_add(FREE_SPACE_RESERVE) > free => Err(AppError::InsufficientStorage(format!(
+            "the server has room for {} more bytes, not {bytes}",
+            free.saturating_sub(FREE_SPACE_RESERVE)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// tus discovery: version, extensions, size limit, checksum algorithm.
@@ -293,6 +311,7 @@ async fn options(State(state): State<AppState>) -> Response {
         (status = 409, description = "Upload-Offset other than 0 with a body", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Not tus 1.0.0", body = Problem, content_type = "application/problem+json"),
         (status = 460, description = "Checksum mismatch (creation-with-upload)", body = Problem, content_type = "application/problem+json"),
+        (status = 507, description = "Not enough free space on the server", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create(
     State(state): State<AppState>,
@@ -308,6 +327,7 @@ async fn create(
     if length > uploads.max_bytes {
         return Err(AppError::PayloadTooLarge);
     }
+    check_room(uploads, length).await?;
     let (details, profile) = details(&metadata(&headers)?)?;
     let profile = state.profiles.check_optional(profile.as_deref())?;
     let video = state
@@ -414,6 +434,7 @@ async fn head(
         (status = 412, description = "Not tus 1.0.0", body = Problem, content_type = "application/problem+json"),
         (status = 423, description = "Another request is uploading to it right now", body = Problem, content_type = "application/problem+json"),
         (status = 460, description = "Checksum mismatch: this request's bytes were dropped", body = Problem, content_type = "application/problem+json"),
+        (status = 507, description = "Not enough free space on the server", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn patch(
     State(state): State<AppState>,

@@ -153,3 +153,12 @@ async fn local_puts_survive_a_restart_of_the_handle() {
     let again = LocalStorage::open(dir.path()).await.unwrap();
     assert_eq!(read(again.get(&key("big/object")).await.unwrap()).await.len(), bytes.len());
 }
+
+/// A disk says how much room is left; memory (like object stores) cannot.
+#[tokio::test]
+async fn a_local_disk_reports_its_free_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = LocalStorage::open(dir.path()).await.unwrap();
+    assert!(local.available_bytes().await.unwrap().is_some_and(|free| free > 0));
+    assert_eq!(MemoryStorage::new().available_bytes().await.unwrap(), None);
+}

@@ -47,6 +47,9 @@ impl LocalStorage {
 }
 
 fn io(key: &ObjectKey, source: std::io::Error) -> StorageError {
+    if source.kind() == std::io::ErrorKind::StorageFull {
+        return StorageError::Full(key.to_string());
+    }
     StorageError::Io { key: key.to_string(), source }
 }
 
@@ -158,6 +161,15 @@ impl Storage for LocalStorage {
         .map_err(|source| StorageError::Io { key: prefix.to_owned(), source })?;
         found.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(found)
+    }
+
+    async fn available_bytes(&self) -> Result<Option<u64>, StorageError> {
+        let root = self.root.clone();
+        let free = tokio::task::spawn_blocking(move || fs4::available_space(&root))
+            .await
+            .map_err(|e| StorageError::Io { key: self.root.display().to_string(), source: std::io::Error::other(e) })?
+            .map_err(|source| StorageError::Io { key: self.root.display().to_string(), source })?;
+        Ok(Some(free))
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {

@@ -50,6 +50,9 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// The storage is full (the disk ran out of space while writing).
+    #[error("storage is full while writing {0}")]
+    Full(String),
     #[error("storage I/O on {key}: {source}")]
     Io {
         key: String,
@@ -79,6 +82,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// Removes the object; removing one that is not there is not an error.
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError>;
+
+    /// Bytes that can still be stored, when the storage has a limit it can tell (a disk);
+    /// `None` when it cannot (memory, object stores).
+    async fn available_bytes(&self) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
 
     /// Removes every object under `prefix`; returns how many there were.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
