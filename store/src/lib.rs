@@ -36,6 +36,7 @@ mod sessions;
 mod streams;
 #[cfg(any(test, feature = "test-support"))]
 mod test_db;
+mod text;
 mod users;
 mod videos;
 

@@ -66,20 +66,11 @@ pub const MAX_CATEGORY_CHARS: usize = 64;
 impl StreamDetails {
     /// Trims each field and checks its length and characters.
     pub fn checked(self) -> Result<Self, StoreError> {
-        fn field(value: String, what: &str, max: usize, multiline: bool) -> Result<String, StoreError> {
-            let value = value.trim().to_owned();
-            if value.chars().count() > max {
-                return Err(StoreError::Invalid(format!("{what} must be at most {max} characters")));
-            }
-            if value.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t'))) {
-                return Err(StoreError::Invalid(format!("{what} contains control characters")));
-            }
-            Ok(value)
-        }
+        use crate::text::{multi_line, one_line};
         Ok(Self {
-            title: field(self.title, "title", MAX_TITLE_CHARS, false)?,
-            description: field(self.description, "description", MAX_DESCRIPTION_CHARS, true)?,
-            category: field(self.category, "category", MAX_CATEGORY_CHARS, false)?,
+            title: one_line(&self.title, "title", MAX_TITLE_CHARS)?,
+            description: multi_line(&self.description, "description", MAX_DESCRIPTION_CHARS)?,
+            category: one_line(&self.category, "category", MAX_CATEGORY_CHARS)?,
         })
     }
 }

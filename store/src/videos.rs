@@ -11,12 +11,12 @@ use oxcast_media::display_name::validate_display_name;
 use sqlx::{AnyPool, Row};
 
 use crate::page::{Page, PageRequest};
+use crate::text::{multi_line, one_line};
 use crate::{Secret, StoreError};
 
 pub const MAX_VIDEO_TITLE_CHARS: usize = 140;
 pub const MAX_VIDEO_DESCRIPTION_CHARS: usize = 5000;
 pub const MAX_TAGS: usize = 30;
-pub const MAX_CATEGORY_CHARS: usize = 64;
 
 /// Who may watch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,17 +103,6 @@ impl Default for VideoDetails {
     }
 }
 
-fn one_line(value: &str, what: &str, max: usize) -> Result<String, StoreError> {
-    let value = value.trim();
-    if value.chars().count() > max {
-        return Err(StoreError::Invalid(format!("{what} must be at most {max} characters")));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(StoreError::Invalid(format!("{what} contains control characters")));
-    }
-    Ok(value.to_owned())
-}
-
 fn is_language_tag(tag: &str) -> bool {
     let mut parts = tag.split('-');
     let primary = parts.next().unwrap_or_default();
@@ -125,15 +114,7 @@ fn is_language_tag(tag: &str) -> bool {
 impl VideoDetails {
     /// Trims and checks every field; tags are deduplicated (ignoring case), order kept.
     pub fn checked(self) -> Result<Self, StoreError> {
-        let description = self.description.trim().to_owned();
-        if description.chars().count() > MAX_VIDEO_DESCRIPTION_CHARS {
-            return Err(StoreError::Invalid(format!(
-                "description must be at most {MAX_VIDEO_DESCRIPTION_CHARS} characters"
-            )));
-        }
-        if description.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-            return Err(StoreError::Invalid("description contains control characters".into()));
-        }
+        let description = multi_line(&self.description, "description", MAX_VIDEO_DESCRIPTION_CHARS)?;
         let mut tags: Vec<String> = Vec::new();
         for tag in &self.tags {
             let tag = validate_display_name(tag).map_err(|e| StoreError::Invalid(format!("tag {tag:?}: {e}")))?;
@@ -152,7 +133,7 @@ impl VideoDetails {
             title: one_line(&self.title, "title", MAX_VIDEO_TITLE_CHARS)?,
             description,
             tags,
-            category: one_line(&self.category, "category", MAX_CATEGORY_CHARS)?,
+            category: one_line(&self.category, "category", crate::streams::MAX_CATEGORY_CHARS)?,
             language,
             privacy: self.privacy,
         })
