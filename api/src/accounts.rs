@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{AdminOnly, AnyCaller, Authorized, Credential};
+use crate::auth::{AdminOnly, AnyCaller, Authorized, Credential, PersonOnly};
 use crate::error::Problem;
 use crate::json_body::JsonBody;
 use crate::pagination::{PageQuery, Paged};
@@ -156,16 +156,6 @@ async fn me(Authorized { caller, .. }: Authorized<AnyCaller>) -> Json<Me> {
     })
 }
 
-/// Token management is for people: a session or the admin token.
-fn not_by_a_token(caller: &crate::auth::Caller) -> Result<(), AppError> {
-    match caller.credential {
-        Credential::ApiToken { .. } => Err(AppError::Forbidden(
-            "API tokens are managed from a login session (the studio) or with the admin token, not with a token".into(),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// An API token as its owner sees it (the secret is shown once, at creation).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TokenView {
@@ -220,10 +210,9 @@ pub(crate) struct CreatedToken {
     ))]
 async fn create_token(
     State(state): State<AppState>,
-    Authorized { caller, .. }: Authorized<AnyCaller>,
+    Authorized { caller, .. }: Authorized<PersonOnly>,
     JsonBody(body): JsonBody<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), AppError> {
-    not_by_a_token(&caller)?;
     let scopes = Scopes::parse(body.scopes.iter().map(String::as_str))?;
     if let Some(missing) = scopes.iter().find(|s| !caller.scopes.contains(*s)) {
         return Err(AppError::Forbidden(format!("cannot grant {missing}: this credential does not hold it")));
@@ -243,10 +232,9 @@ async fn create_token(
     ))]
 async fn list_tokens(
     State(state): State<AppState>,
-    Authorized { caller, .. }: Authorized<AnyCaller>,
+    Authorized { caller, .. }: Authorized<PersonOnly>,
     page: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Paged<TokenView>>, AppError> {
-    not_by_a_token(&caller)?;
     let Query(page) = page?;
     let tokens = state.store.api_tokens().list(&caller.user.id, &page.into()).await?;
     Ok(Json(Paged { items: tokens.items.into_iter().map(TokenView::from).collect(), next_cursor: tokens.next_cursor }))
@@ -262,10 +250,9 @@ async fn list_tokens(
     ))]
 async fn revoke_token(
     State(state): State<AppState>,
-    Authorized { caller, .. }: Authorized<AnyCaller>,
+    Authorized { caller, .. }: Authorized<PersonOnly>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    not_by_a_token(&caller)?;
     if state.store.api_tokens().revoke(&caller.user.id, &id).await? {
         tracing::info!(user = %caller.user.name, token = %id, "API token revoked");
         Ok(StatusCode::NO_CONTENT)

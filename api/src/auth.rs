@@ -77,6 +77,9 @@ impl Caller {
 pub trait RequiredScope: Send + Sync + 'static {
     /// `None`: any authenticated caller.
     const SCOPE: Option<Scope>;
+    /// Only people (a session or the admin token), never an API token: for managing tokens, so
+    /// a leaked token cannot mint a sibling that outlives its revocation.
+    const PEOPLE_ONLY: bool = false;
 }
 
 macro_rules! scope_marker {
@@ -101,6 +104,15 @@ scope_marker! {
     AnyCaller => None,
 }
 
+/// Routes only a person may call (see [`RequiredScope::PEOPLE_ONLY`]).
+#[derive(Debug)]
+pub struct PersonOnly;
+
+impl RequiredScope for PersonOnly {
+    const SCOPE: Option<Scope> = None;
+    const PEOPLE_ONLY: bool = true;
+}
+
 /// The caller of a route that needs scope `S`; extracting it is the check (and the only way to
 /// get one: the marker field is private). Destructure as `Authorized { caller, .. }`.
 #[derive(Debug)]
@@ -118,6 +130,11 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Authorized<S> {
             && !caller.scopes.contains(scope)
         {
             return Err(AppError::Forbidden(format!("this credential lacks the {scope} scope")));
+        }
+        if S::PEOPLE_ONLY && matches!(caller.credential, Credential::ApiToken { .. }) {
+            return Err(AppError::Forbidden(
+                "this is done from a login session (the studio) or with the admin token, not with an API token".into(),
+            ));
         }
         if let Credential::Session { csrf_token } = &caller.credential
             && !is_safe(&parts.method)
