@@ -82,8 +82,20 @@ fn uploads(state: &AppState) -> Result<&Arc<Uploads>, AppError> {
     state.uploads.as_ref().ok_or(AppError::NotFound("upload service"))
 }
 
-fn tus_headers(response: &mut Response) {
-    response.headers_mut().insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+/// A tus response: `Tus-Resumable`, the headers browsers may read, and, when given, the offset
+/// and (while the upload is open) its expiry.
+fn tus_response(status: StatusCode, offset: Option<u64>, video: Option<&Video>) -> Response {
+    let mut response = status.into_response();
+    let h = response.headers_mut();
+    h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
+    if let Some(offset) = offset {
+        h.insert("upload-offset", HeaderValue::from(offset));
+    }
+    if let Some(video) = video.filter(|v| v.status == VideoStatus::Uploading) {
+        insert(h, HeaderName::from_static("upload-expires"), &expires_at(video));
+    }
+    response
 }
 
 /// The request speaks tus 1.0.0 (else 412, naming the version this server speaks).
@@ -259,12 +271,18 @@ async fn receive(state: &AppState, video: &Video, headers: &HeaderMap, body: Bod
         return Err(AppError::PayloadTooLarge);
     }
     if now == length {
-        state.store.videos().start_processing(&video.id).await?;
-        let payload = serde_json::json!({ "video": video.id }).to_string();
-        let job = state.store.jobs().enqueue(PROCESS_VIDEO, &payload, 3).await?;
-        tracing::info!(video = %video.id, bytes = now, job = %job.id, "upload complete; processing queued");
+        complete(state, video, now).await?;
     }
     Ok(now)
+}
+
+/// The last byte is in: the video goes to processing and its job is queued.
+async fn complete(state: &AppState, video: &Video, bytes: u64) -> Result<(), AppError> {
+    state.store.videos().start_processing(&video.id).await?;
+    let payload = serde_json::json!({ "video": video.id }).to_string();
+    let job = state.store.jobs().enqueue(PROCESS_VIDEO, &payload, 3).await?;
+    tracing::info!(video = %video.id, bytes, job = %job.id, "upload complete; processing queued");
+    Ok(())
 }
 
 /// 507 when the media storage cannot take `bytes` more (plus the reserve), where it can tell.
@@ -283,8 +301,7 @@ async fn check_room(uploads: &Uploads, bytes: u64) -> Result<(), AppError> {
 #[utoipa::path(options, path = "/api/uploads", tag = "uploads",
     responses((status = 204, description = "What this tus server supports (Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm)")))]
 async fn options(State(state): State<AppState>) -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    tus_headers(&mut response);
+    let mut response = tus_response(StatusCode::NO_CONTENT, None, None);
     let h = response.headers_mut();
     h.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
     h.insert("tus-extension", HeaderValue::from_static(EXTENSIONS));
@@ -343,35 +360,20 @@ async fn create(
     tracing::info!(video = %video.id, user = %caller.user.name, bytes = length, "upload created");
     let with_body =
         headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == b"application/offset+octet-stream");
-    let offset = if with_body || length == 0 {
-        if length == 0 {
-            receive(&state, &video, &with_empty_type(&headers), Body::empty()).await?
-        } else {
-            receive(&state, &video, &headers, body).await?
-        }
+    let offset = if with_body {
+        Some(receive(&state, &video, &headers, body).await?)
     } else {
-        0
+        if length == 0 {
+            complete(&state, &video, 0).await?;
+        }
+        None
     };
     let location = format!("{}/api/uploads/{}", client.http_base(&state.urls.http), video.id);
-    let mut response = StatusCode::CREATED.into_response();
-    tus_headers(&mut response);
+    let mut response = tus_response(StatusCode::CREATED, offset, Some(&video));
     let h = response.headers_mut();
     insert(h, header::LOCATION, &location);
     insert(h, HeaderName::from_static("oxcast-video-id"), &video.id);
-    insert(h, HeaderName::from_static("upload-expires"), &expires_at(&video));
-    if with_body {
-        h.insert("upload-offset", HeaderValue::from(offset));
-    }
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
     Ok(response)
-}
-
-/// Headers of a zero-length upload's (empty) first append.
-fn with_empty_type(headers: &HeaderMap) -> HeaderMap {
-    let mut h = headers.clone();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/offset+octet-stream"));
-    h.remove("upload-checksum");
-    h
 }
 
 const EXPOSED: &str = "Location, Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, Oxcast-Video-Id";
@@ -400,18 +402,12 @@ async fn head(
     check_resumable(&headers)?;
     let video = upload(&state, &caller, &id).await?;
     let (offset, _) = uploads(&state)?.parts.offset(&video.id).await?;
-    let mut response = StatusCode::OK.into_response();
-    tus_headers(&mut response);
+    let mut response = tus_response(StatusCode::OK, Some(offset), Some(&video));
     let h = response.headers_mut();
-    h.insert("upload-offset", HeaderValue::from(offset));
     if let Some(length) = video.upload_size {
         h.insert("upload-length", HeaderValue::from(length));
     }
-    if video.status == VideoStatus::Uploading {
-        insert(h, HeaderName::from_static("upload-expires"), &expires_at(&video));
-    }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
     Ok(response)
 }
 
@@ -453,15 +449,7 @@ async fn patch(
     }
     let offset = receive(&state, &video, &headers, body).await?;
     let video = state.store.videos().get(&id).await?.ok_or(AppError::NotFound("upload"))?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    tus_headers(&mut response);
-    let h = response.headers_mut();
-    h.insert("upload-offset", HeaderValue::from(offset));
-    if video.status == VideoStatus::Uploading {
-        insert(h, HeaderName::from_static("upload-expires"), &expires_at(&video));
-    }
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
-    Ok(response)
+    Ok(tus_response(StatusCode::NO_CONTENT, Some(offset), Some(&video)))
 }
 
 /// Abandon an upload (tus termination): its bytes and its video go.
@@ -485,14 +473,9 @@ async fn terminate(
     if video.status != VideoStatus::Uploading {
         return Err(AppError::Conflict("this upload is complete: delete the video instead".into()));
     }
-    let Some(_running) = uploads(&state)?.lock(&video.id) else {
-        return Err(AppError::Locked("another request is uploading to this upload right now".into()));
-    };
-    remove(&state, &video.id).await?;
+    delete_video(&state, &video.id).await?;
     tracing::info!(video = %video.id, "upload terminated");
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    tus_headers(&mut response);
-    Ok(response)
+    Ok(tus_response(StatusCode::NO_CONTENT, None, None))
 }
 
 /// Deletes a video with every object it has in storage (its upload's parts, and the renditions,
