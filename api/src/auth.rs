@@ -4,7 +4,7 @@
 //! scope the route needs (`Authorized<StreamsWrite>`). The extractor resolves the caller from
 //! the request and refuses it before the handler runs; there is no other way for a handler to get
 //! a [`Caller`], so it cannot act without the check. The route's OpenAPI `security` entry names
-//! the same scope, and the auth matrix in `api/src/tests.rs` calls every documented route without credentials
+//! the same scope, and the auth matrix in `api/src/tests/auth.rs` calls every documented route without credentials
 //! and with a token lacking that scope, so the statement and the enforcement cannot drift.
 //!
 //! Credentials, in order:

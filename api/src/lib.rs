@@ -134,5 +134,3 @@ pub fn app(state: AppState, mounts: Mounts) -> Router {
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_uploads;

@@ -1,158 +1,9 @@
-//! The REST routes driven in-process with `tower::ServiceExt::oneshot`: a real store (SQLite in
-//! memory), a fake `LiveView` and fake viewer counts, no sockets. The auth matrix walks the
-//! OpenAPI document itself, so a route added later is covered (or the test asks for a sample).
+//! Who may call what: the auth matrix over the served OpenAPI document, tokens, login and CSRF,
+//! rate limits, problem+json errors, and that no `/api` route bypasses the document.
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
-use oxcast_ll_hls::{PackagerDirectory, StreamPackager};
-use oxcast_store::{KnownProfiles, NewUser, Role, Scopes, Store};
-use serde_json::{Value, json};
-use tower::ServiceExt;
-
-use crate::{
-    AppState, LimitSettings, LiveStatus, LiveView, Mounts, PublicUrls, RenditionStatus, ViewerCount, ViewerCounts,
-};
-
-const ADMIN: &str = "test-admin-token-0123456789";
-/// The upload size limit of the test app.
-pub(crate) const MAX_UPLOAD: u64 = 1_000_000;
-
-/// Reports `live-one` as live with one rendition, everything else offline.
-struct FakeLive;
-
-impl LiveView for FakeLive {
-    fn status(&self, stream: &str) -> LiveStatus {
-        let mut status = LiveStatus::offline();
-        if stream == "live-one" {
-            status.state = "live";
-            status.protocol = Some("rtmp".into());
-            status.renditions.push(RenditionStatus {
-                id: "source".into(),
-                kind: "video",
-                codecs: "avc1.64001f".into(),
-                width: Some(1280),
-                height: Some(720),
-                frame_rate: Some(30.0),
-                bitrate_bps: Some(2_500_000),
-            });
-        }
-        status
-    }
-
-    fn render_metrics(&self, out: &mut String) {
-        out.push_str("fake_metric 1\n");
-    }
-}
-
-struct FakeViewers;
-
-impl ViewerCounts for FakeViewers {
-    fn viewers<'a>(
-        &'a self,
-        stream: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<ViewerCount>> + Send + 'a>> {
-        Box::pin(async move { (stream == "live-one").then_some(ViewerCount { current: 3, peak: 7 }) })
-    }
-}
-
-struct NoPackagers;
-
-impl PackagerDirectory for NoPackagers {
-    fn packager(&self, _stream: &str) -> Option<Arc<StreamPackager>> {
-        None
-    }
-}
-
-/// The app over a fresh store whose first admin exists (as `serve` makes sure).
-async fn app_with(limits: LimitSettings) -> (axum::Router, Store) {
-    app_on(limits, Arc::new(oxcast_vod::MemoryStorage::new())).await
-}
-
-/// The same over a given media storage.
-pub(crate) async fn app_on(limits: LimitSettings, media: Arc<dyn oxcast_vod::Storage>) -> (axum::Router, Store) {
-    let store = Store::open("sqlite::memory:").await.unwrap();
-    store.users().ensure_first_admin().await.unwrap();
-    let state = AppState {
-        store: store.clone(),
-        profiles: KnownProfiles::new(["passthrough".to_owned(), "standard".to_owned()], "standard").unwrap(),
-        live: Arc::new(FakeLive),
-        admin_token: ADMIN.into(),
-        urls: PublicUrls {
-            http: "http://example.test:8080".into(),
-            rtmp: "rtmp://example.test:1935/live".into(),
-            srt: Some("srt://example.test:8890".into()),
-        },
-        viewers: Some(Arc::new(FakeViewers)),
-        limits: Arc::new(crate::ApiLimits::new(limits)),
-        trusted_proxies: Arc::new([]),
-        uploads: Some(Arc::new(crate::uploads::Uploads::new(oxcast_vod::UploadParts::new(media), MAX_UPLOAD))),
-    };
-    let mounts = Mounts { packagers: Arc::new(NoPackagers), whip: None, chat: None };
-    (crate::app(state, mounts), store)
-}
-
-pub(crate) async fn app() -> (axum::Router, Store) {
-    app_with(RELAXED).await
-}
-
-pub(crate) const RELAXED: LimitSettings =
-    LimitSettings { api_requests_per_minute: 100_000, login_attempts_per_ten_minutes: 1000 };
-
-pub(crate) struct Reply {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: axum::http::HeaderMap,
-    pub(crate) body: Value,
-}
-
-pub(crate) async fn send(app: &axum::Router, request: Request<Body>) -> Reply {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Reply { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
-}
-
-pub(crate) fn request(method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Request<Body> {
-    let mut request = Request::builder().method(method).uri(path);
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    match body {
-        Some(v) => request.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
-        None => request.body(Body::empty()).unwrap(),
-    }
-}
-
-async fn call(
-    app: &axum::Router,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let reply = send(app, request(method, path, token, body.as_ref())).await;
-    (reply.status, reply.body)
-}
-
-/// A creator with a token holding `scopes`.
-async fn creator_token(store: &Store, name: &str, scopes: &[&str]) -> String {
-    let user = match store.users().by_name(name).await.unwrap() {
-        Some(u) => u,
-        None => store
-            .users()
-            .create(NewUser { name, display_name: None, password: None, role: Role::Creator })
-            .await
-            .unwrap(),
-    };
-    let (_, secret) =
-        store.api_tokens().create(&user, "test", &Scopes::parse(scopes.iter().copied()).unwrap()).await.unwrap();
-    secret.as_str().to_owned()
-}
+use super::*;
 
 /// A body each documented operation accepts; the matrix asks for one when a route is new.
 fn sample_body(method: &str, path: &str) -> Option<Value> {
@@ -210,7 +61,7 @@ async fn every_documented_route_enforces_the_scope_it_states_and_hides_other_use
             let body = sample_body(method, path);
             assert!(
                 body.is_some() || BODILESS.contains(&(method.as_str(), path.as_str())),
-                "{method} {path} is new: give it a sample body (or list it as bodiless) in api/src/tests.rs"
+                "{method} {path} is new: give it a sample body (or list it as bodiless) in api/src/tests/auth.rs"
             );
             let scopes: Vec<String> = op["security"]
                 .as_array()
@@ -275,62 +126,6 @@ async fn every_documented_route_enforces_the_scope_it_states_and_hides_other_use
 }
 
 #[tokio::test]
-async fn created_streams_carry_every_publish_url_and_belong_to_their_creator() {
-    let (app, store) = app().await;
-    let ann = creator_token(&store, "ann", &["streams:write", "streams:read"]).await;
-    let body = json!({"name": "studio", "title": "Friday jam", "category": "Music"});
-    let (status, created) = call(&app, Method::POST, "/api/streams", Some(&ann), Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let key = created["stream_key"].as_str().unwrap();
-    assert!(key.starts_with("sk_"));
-    assert_eq!(created["rtmp_url"], "rtmp://example.test:1935/live");
-    assert_eq!(created["srt_url"], format!("srt://example.test:8890?streamid=#!::r={key},m=publish"));
-    assert_eq!(created["whip_url"], "http://example.test:8080/whip/studio");
-    assert_eq!(created["player_url"], "http://example.test:8080/watch/studio");
-    let record = store.streams().get("studio").await.unwrap().unwrap();
-    assert_eq!(record.owner_id, Some(store.users().by_name("ann").await.unwrap().unwrap().id));
-    assert_eq!(record.details.title, "Friday jam");
-
-    let (status, err) = call(&app, Method::POST, "/api/streams", Some(&ann), Some(json!({"name": "studio"}))).await;
-    assert_eq!((status, err["detail"].as_str().unwrap()), (StatusCode::CONFLICT, "stream studio already exists"));
-    let (status, err) =
-        call(&app, Method::POST, "/api/streams", Some(&ann), Some(json!({"name": "x", "owner": "admin"}))).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "creators cannot create for others: {err}");
-    let (status, err) =
-        call(&app, Method::POST, "/api/streams", Some(&ann), Some(json!({"name": "a", "profile": "4k"}))).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(err["detail"].as_str().unwrap().contains("passthrough, standard"), "{err}");
-    let huge = json!({"name": "x".repeat(20_000)});
-    let (status, err) = call(&app, Method::POST, "/api/streams", Some(&ann), Some(huge)).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(err["status"], 413, "even axum's own refusals are problem+json: {err}");
-    // The admin may create for someone.
-    let (status, _) =
-        call(&app, Method::POST, "/api/streams", Some(ADMIN), Some(json!({"name": "for-ann", "owner": "ann"}))).await;
-    assert_eq!(status, StatusCode::CREATED);
-    let (_, mine) = call(&app, Method::GET, "/api/streams?limit=1", Some(&ann), None).await;
-    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
-    let cursor = mine["next_cursor"].as_str().unwrap();
-    let (_, rest) = call(&app, Method::GET, &format!("/api/streams?limit=1&cursor={cursor}"), Some(&ann), None).await;
-    assert_eq!(rest["items"][0]["name"], "studio");
-    assert!(rest["next_cursor"].is_null());
-}
-
-#[tokio::test]
-async fn status_joins_the_store_the_live_view_and_the_viewer_counts() {
-    let (app, store) = app().await;
-    let admin = store.users().first_admin().await.unwrap().unwrap();
-    store.streams().create("live-one", &admin.id, None).await.unwrap();
-    let (status, live) = call(&app, Method::GET, "/api/streams/live-one", None, None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!((live["state"].as_str(), live["protocol"].as_str()), (Some("live"), Some("rtmp")));
-    assert_eq!(live["renditions"][0]["height"], 720);
-    assert_eq!(live["viewers"], json!({"current": 3, "peak": 7}));
-    assert_eq!(live["profile"], "standard");
-    assert_eq!(call(&app, Method::GET, "/api/streams/nope", None, None).await.0, StatusCode::NOT_FOUND);
-}
-
-#[tokio::test]
 async fn tokens_are_managed_by_people_listed_without_secrets_and_revoked_at_once() {
     let (app, store) = app().await;
     let ann = store
@@ -388,68 +183,6 @@ async fn tokens_are_managed_by_people_listed_without_secrets_and_revoked_at_once
     let lower =
         Request::get("/api/me").header(header::AUTHORIZATION, format!("bearer {ADMIN}")).body(Body::empty()).unwrap();
     assert_eq!(send(&app, lower).await.status, StatusCode::OK);
-}
-
-#[tokio::test]
-async fn admins_manage_users_and_creators_cannot() {
-    let (app, store) = app().await;
-    let (status, user) =
-        call(&app, Method::POST, "/api/users", Some(ADMIN), Some(json!({"name": "Dee", "password": "long enough"})))
-            .await;
-    assert_eq!(status, StatusCode::CREATED, "{user}");
-    assert_eq!(
-        (user["name"].as_str(), user["role"].as_str(), user["has_password"].as_bool()),
-        (Some("dee"), Some("creator"), Some(true))
-    );
-    assert!(!user.to_string().contains("long enough"));
-    assert_eq!(
-        call(&app, Method::POST, "/api/users", Some(ADMIN), Some(json!({"name": "dee"}))).await.0,
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        call(&app, Method::POST, "/api/users", Some(ADMIN), Some(json!({"name": "e", "role": "god"}))).await.0,
-        StatusCode::BAD_REQUEST
-    );
-    let creator = creator_token(&store, "ann", &["streams:read", "streams:write", "videos:read"]).await;
-    assert_eq!(call(&app, Method::GET, "/api/users", Some(&creator), None).await.0, StatusCode::FORBIDDEN);
-}
-
-#[tokio::test]
-async fn chat_token_names_follow_the_product_display_name_rule() {
-    let (app, store) = app().await;
-    let admin = store.users().first_admin().await.unwrap().unwrap();
-    store.streams().create("main", &admin.id, None).await.unwrap();
-    let body = json!({"name": "  Bob  ", "moderator_of": "main"});
-    let (status, made) = call(&app, Method::POST, "/api/chat/tokens", Some(ADMIN), Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{made}");
-    assert_eq!((made["name"].as_str(), made["role"].as_str()), (Some("Bob"), Some("moderator")));
-    for bad in ["Ann\u{202e}", "A\u{200b}nn", "", &"x".repeat(33)] {
-        let (status, err) = call(&app, Method::POST, "/api/chat/tokens", Some(ADMIN), Some(json!({"name": bad}))).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}: {err}");
-        assert!(err["detail"].as_str().unwrap().starts_with("name: "), "{err}");
-    }
-}
-
-fn form(path: &str, fields: &str, cookie: Option<&str>, extra: &[(&str, &str)]) -> Request<Body> {
-    let mut r = Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    if let Some(c) = cookie {
-        r = r.header(header::COOKIE, c);
-    }
-    for (k, v) in extra {
-        r = r.header(*k, *v);
-    }
-    r.body(Body::from(fields.to_owned())).unwrap()
-}
-
-fn with_cookie(method: Method, path: &str, cookie: &str, csrf: Option<&str>, body: Option<&Value>) -> Request<Body> {
-    let mut r = Request::builder().method(method).uri(path).header(header::COOKIE, cookie);
-    if let Some(csrf) = csrf {
-        r = r.header("x-csrf-token", csrf);
-    }
-    match body {
-        Some(v) => r.header(header::CONTENT_TYPE, "application/json").body(Body::from(v.to_string())).unwrap(),
-        None => r.body(Body::empty()).unwrap(),
-    }
 }
 
 #[tokio::test]
@@ -589,44 +322,25 @@ async fn api_errors_are_problem_json_with_the_request_id() {
     assert!(page.headers().contains_key("x-request-id"));
 }
 
-#[tokio::test]
-async fn the_document_and_its_reference_page_are_served() {
-    let (app, _) = app().await;
-    let doc = send(&app, Request::get("/api/openapi.json").body(Body::empty()).unwrap()).await;
-    assert_eq!(doc.status, StatusCode::OK);
-    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc.body["openapi"]);
-    assert!(doc.body["components"]["securitySchemes"]["bearer"].is_object());
-    let page = app.clone().oneshot(Request::get("/api/docs").body(Body::empty()).unwrap()).await.unwrap();
-    let html = String::from_utf8(page.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    assert!(html.contains("spec-url=\"/api/openapi.json\"") && html.contains("/assets/redoc.standalone.js"));
-    let js =
-        app.clone().oneshot(Request::get("/assets/redoc.standalone.js").body(Body::empty()).unwrap()).await.unwrap();
-    assert_eq!(js.headers()[header::CONTENT_TYPE], "application/javascript");
-    assert!(js.into_body().collect().await.unwrap().to_bytes().len() > 500_000, "the real Redoc bundle");
-}
-
 /// Every `/api` route goes through utoipa-axum (so it is in the document): a plain axum
 /// `.route("/api...` anywhere in this crate would bypass it.
 #[test]
 fn no_api_route_bypasses_the_document() {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let allowed = ["\"/api/openapi.json\"", "\"/api/docs\""];
-    for entry in std::fs::read_dir(&src).unwrap().flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        for line in text.lines().filter(|l| l.contains(".route(\"/api") && !l.trim_start().starts_with("//")) {
-            assert!(allowed.iter().any(|a| line.contains(a)), "{}: {line}", entry.path().display());
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let mut files = 0;
+    while let Some(dir) = dirs.pop() {
+        for path in std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()) {
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            files += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            for line in text.lines().filter(|l| l.contains(".route(\"/api") && !l.trim_start().starts_with("//")) {
+                assert!(allowed.iter().any(|a| line.contains(a)), "{}: {line}", path.display());
+            }
         }
     }
-}
-
-#[tokio::test]
-async fn pages_health_and_metrics_are_served_in_process() {
-    let (app, _) = app().await;
-    let response = app.clone().oneshot(Request::get("/healthz").body(Body::empty()).unwrap()).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let response = app.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
-    let text = response.into_body().collect().await.unwrap().to_bytes();
-    assert!(std::str::from_utf8(&text).unwrap().contains("fake_metric 1"));
-    let response = app.oneshot(Request::get("/live/none/index.m3u8").body(Body::empty()).unwrap()).await.unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(files > 20, "read only {files} files");
 }

@@ -7,30 +7,10 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine;
-use oxcast_store::{NewUser, Role, Scopes};
 use sha1::Digest;
 use tower::ServiceExt;
 
-use super::tests::{Reply, app, send};
-
-async fn token(store: &oxcast_store::Store, scopes: &[&str]) -> String {
-    let user = match store.users().by_name("uploader").await.unwrap() {
-        Some(u) => u,
-        None => store
-            .users()
-            .create(NewUser { name: "uploader", display_name: None, password: None, role: Role::Creator })
-            .await
-            .unwrap(),
-    };
-    store
-        .api_tokens()
-        .create(&user, "t", &Scopes::parse(scopes.iter().copied()).unwrap())
-        .await
-        .unwrap()
-        .1
-        .as_str()
-        .to_owned()
-}
+use super::{Reply, app, creator_token, send};
 
 fn tus(method: Method, uri: &str, token: &str) -> axum::http::request::Builder {
     Request::builder()
@@ -75,7 +55,7 @@ async fn offset(app: &axum::Router, id: &str, token: &str) -> u64 {
 #[tokio::test]
 async fn an_upload_in_two_patches_becomes_a_video_in_processing_with_a_job() {
     let (app, store) = app().await;
-    let t = token(&store, &["videos:write", "videos:read"]).await;
+    let t = creator_token(&store, "uploader", &["videos:write", "videos:read"]).await;
     let discovery = app.clone().oneshot(Request::options("/api/uploads").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(discovery.status(), StatusCode::NO_CONTENT);
     assert_eq!(discovery.headers()["tus-version"], "1.0.0");
@@ -87,7 +67,7 @@ async fn an_upload_in_two_patches_becomes_a_video_in_processing_with_a_job() {
     let id = created.headers["oxcast-video-id"].to_str().unwrap().to_owned();
     assert_eq!(created.headers[header::LOCATION], format!("http://example.test:8080/api/uploads/{id}"));
     assert!(created.headers["upload-expires"].to_str().unwrap().ends_with(" GMT"));
-    let video = send(&app, super::tests::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await;
+    let video = send(&app, super::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await;
     assert_eq!((video.body["status"].as_str(), video.body["title"].as_str()), (Some("uploading"), Some("My clip")));
     assert_eq!(video.body["privacy"], "unlisted");
 
@@ -96,12 +76,12 @@ async fn an_upload_in_two_patches_becomes_a_video_in_processing_with_a_job() {
     assert_eq!(offset(&app, &id, &t).await, 5);
     let wrong = send(&app, patch(&id, &t, 3, b"xx")).await;
     assert_eq!(wrong.status, StatusCode::CONFLICT, "wrong offset");
-    let progress = send(&app, super::tests::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await;
+    let progress = send(&app, super::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await;
     assert_eq!((progress.body["bytes_received"].as_u64(), progress.body["progress"].as_f64()), (Some(5), Some(0.5)));
 
     let last = send(&app, patch(&id, &t, 5, b"world")).await;
     assert_eq!(last.status, StatusCode::NO_CONTENT);
-    let done = send(&app, super::tests::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await;
+    let done = send(&app, super::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await;
     assert_eq!(done.body["status"], "processing");
     let job = store
         .jobs()
@@ -116,7 +96,7 @@ async fn an_upload_in_two_patches_becomes_a_video_in_processing_with_a_job() {
 #[tokio::test]
 async fn protocol_errors_are_the_ones_tus_names() {
     let (app, store) = app().await;
-    let t = token(&store, &["videos:write"]).await;
+    let t = creator_token(&store, "uploader", &["videos:write"]).await;
     let no_version = send(
         &app,
         Request::post("/api/uploads")
@@ -128,11 +108,11 @@ async fn protocol_errors_are_the_ones_tus_names() {
     .await;
     assert_eq!(no_version.status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(no_version.headers["tus-version"], "1.0.0");
-    let too_big = create(&app, &t, super::tests::MAX_UPLOAD + 1).await;
+    let too_big = create(&app, &t, super::MAX_UPLOAD + 1).await;
     assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
     let no_length = send(&app, tus(Method::POST, "/api/uploads", &t).body(Body::empty()).unwrap()).await;
     assert_eq!(no_length.status, StatusCode::BAD_REQUEST);
-    let reader = token(&store, &["videos:read"]).await;
+    let reader = creator_token(&store, "uploader", &["videos:read"]).await;
     assert_eq!(create(&app, &reader, 5).await.status, StatusCode::FORBIDDEN, "uploading needs videos:write");
 
     let id = create(&app, &t, 8).await.headers["oxcast-video-id"].to_str().unwrap().to_owned();
@@ -174,21 +154,7 @@ async fn protocol_errors_are_the_ones_tus_names() {
     assert_eq!(offset(&app, &id, &t).await, 8);
 
     // Another user's upload does not exist for me; termination removes it all.
-    let other = {
-        let u = store
-            .users()
-            .create(NewUser { name: "other", display_name: None, password: None, role: Role::Creator })
-            .await
-            .unwrap();
-        store
-            .api_tokens()
-            .create(&u, "t", &Scopes::parse(["videos:write"]).unwrap())
-            .await
-            .unwrap()
-            .1
-            .as_str()
-            .to_owned()
-    };
+    let other = creator_token(&store, "other", &["videos:write"]).await;
     let id2 = create(&app, &t, 100).await.headers["oxcast-video-id"].to_str().unwrap().to_owned();
     let theirs =
         send(&app, tus(Method::HEAD, &format!("/api/uploads/{id2}"), &other).body(Body::empty()).unwrap()).await;
@@ -206,7 +172,7 @@ async fn protocol_errors_are_the_ones_tus_names() {
 #[tokio::test]
 async fn creation_with_upload_and_expired_uploads() {
     let (app, store) = app().await;
-    let t = token(&store, &["videos:write"]).await;
+    let t = creator_token(&store, "uploader", &["videos:write"]).await;
     let with_body = tus(Method::POST, "/api/uploads", &t)
         .header("upload-length", 6)
         .header(header::CONTENT_TYPE, "application/offset+octet-stream")
@@ -232,12 +198,12 @@ async fn sqlx_free_age(store: &oxcast_store::Store, id: &str) {
 #[tokio::test]
 async fn owners_change_and_delete_their_videos_with_every_stored_object() {
     let (app, store) = app().await;
-    let t = token(&store, &["videos:write", "videos:read"]).await;
+    let t = creator_token(&store, "uploader", &["videos:write", "videos:read"]).await;
     let id = create(&app, &t, 20).await.headers["oxcast-video-id"].to_str().unwrap().to_owned();
     send(&app, patch(&id, &t, 0, b"0123456789")).await;
     let changed = send(
         &app,
-        super::tests::request(
+        super::request(
             Method::PATCH,
             &format!("/api/videos/{id}"),
             Some(&t),
@@ -250,7 +216,7 @@ async fn owners_change_and_delete_their_videos_with_every_stored_object() {
     assert_eq!(changed.body["description"], "", "fields left out stay");
     let bad = send(
         &app,
-        super::tests::request(
+        super::request(
             Method::PATCH,
             &format!("/api/videos/{id}"),
             Some(&t),
@@ -260,35 +226,21 @@ async fn owners_change_and_delete_their_videos_with_every_stored_object() {
     .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
-    let other = {
-        let u = store
-            .users()
-            .create(NewUser { name: "other", display_name: None, password: None, role: Role::Creator })
-            .await
-            .unwrap();
-        store
-            .api_tokens()
-            .create(&u, "t", &Scopes::parse(["videos:write", "videos:read"]).unwrap())
-            .await
-            .unwrap()
-            .1
-            .as_str()
-            .to_owned()
-    };
+    let other = creator_token(&store, "other", &["videos:write", "videos:read"]).await;
     for method in [Method::GET, Method::DELETE] {
         assert_eq!(
-            send(&app, super::tests::request(method, &format!("/api/videos/{id}"), Some(&other), None)).await.status,
+            send(&app, super::request(method, &format!("/api/videos/{id}"), Some(&other), None)).await.status,
             StatusCode::NOT_FOUND
         );
     }
-    let deleted = send(&app, super::tests::request(Method::DELETE, &format!("/api/videos/{id}"), Some(&t), None)).await;
+    let deleted = send(&app, super::request(Method::DELETE, &format!("/api/videos/{id}"), Some(&t), None)).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert!(store.videos().get(&id).await.unwrap().is_none());
     assert_eq!(
-        send(&app, super::tests::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await.status,
+        send(&app, super::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await.status,
         StatusCode::NOT_FOUND
     );
-    let listed = send(&app, super::tests::request(Method::GET, "/api/videos", Some(&t), None)).await;
+    let listed = send(&app, super::request(Method::GET, "/api/videos", Some(&t), None)).await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 0);
 }
 
@@ -336,8 +288,8 @@ impl oxcast_vod::Storage for NearlyFull {
 async fn a_full_disk_is_507_at_creation_and_before_writing() {
     let reserve = crate::uploads::FREE_SPACE_RESERVE;
     let storage = std::sync::Arc::new(NearlyFull(oxcast_vod::MemoryStorage::new(), reserve + 100));
-    let (app, store) = super::tests::app_on(super::tests::RELAXED, storage).await;
-    let t = token(&store, &["videos:write"]).await;
+    let (app, store) = super::app_on(super::RELAXED, storage).await;
+    let t = creator_token(&store, "uploader", &["videos:write"]).await;
     let refused = create(&app, &t, 101).await;
     assert_eq!(refused.status, StatusCode::INSUFFICIENT_STORAGE, "{}", refused.body);
     assert!(refused.body["detail"].as_str().unwrap().contains("room for 100"), "{}", refused.body);
