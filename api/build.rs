@@ -1,5 +1,6 @@
-//! Stages the browser assets for embedding: hls.js (`web/node_modules/hls.js/dist/hls.min.js`)
-//! and the API reference renderer (`web/node_modules/redoc/bundles/redoc.standalone.js`), both
+//! Stages the browser assets for embedding: hls.js (`web/node_modules/hls.js/dist/hls.min.js`),
+//! the API reference renderer (`web/node_modules/redoc/bundles/redoc.standalone.js`) and the tus
+//! client of the upload page (`web/node_modules/tus-js-client/dist/tus.min.js`), all
 //! installed by `npm ci --prefix api/web` and pinned by `web/package-lock.json`, are copied to
 //! `$OUT_DIR`, where `src/web_assets.rs` picks them up with `include_bytes!`. The binary thus
 //! serves the player and the docs page with no CDN and no files next to it.
@@ -7,13 +8,25 @@
 use std::{env, fs, path::PathBuf};
 
 /// (package, file inside it, name in OUT_DIR)
-const ASSETS: [(&str, &str, &str); 2] =
-    [("hls.js", "dist/hls.min.js", "hls.min.js"), ("redoc", "bundles/redoc.standalone.js", "redoc.standalone.js")];
+const ASSETS: [(&str, &str, &str); 3] = [
+    ("hls.js", "dist/hls.min.js", "hls.min.js"),
+    ("redoc", "bundles/redoc.standalone.js", "redoc.standalone.js"),
+    ("tus-js-client", "dist/tus.min.js", "tus.min.js"),
+];
 const LOCKFILE: &str = "web/package-lock.json";
 
 fn main() {
     println!("cargo:rerun-if-changed={LOCKFILE}");
-    for page in ["web/player.html", "web/layout.html", "web/studio.html", "web/login.html", "web/docs.html"] {
+    for page in [
+        "web/player.html",
+        "web/layout.html",
+        "web/studio.html",
+        "web/login.html",
+        "web/docs.html",
+        "web/video.html",
+        "web/embed_live.html",
+        "web/upload.html",
+    ] {
         println!("cargo:rerun-if-changed={page}");
     }
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

@@ -1,7 +1,8 @@
 //! Uploads a video file to oxcast with the tus protocol, spoken directly (no client library), and
 //! resumes by itself when the connection breaks: the file is sent in 8 MiB PATCHes, read from disk
 //! as it goes; after an error it asks the server where it stands (`HEAD` → `Upload-Offset`) and
-//! carries on from there.
+//! carries on from there. Then it follows processing (`GET /api/videos/ID`: stage, progress,
+//! playable) until the video is ready and prints where to watch it.
 //!
 //! ```text
 //! cargo run --example upload_video -- http://localhost:8080 TOKEN clip.mp4 ["Title"]
@@ -91,8 +92,34 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let status: serde_json::Value =
-        http.get(format!("{}/api/videos/{video}", server.trim_end_matches('/'))).bearer_auth(token).send()?.json()?;
-    println!("done: video {video} is {}", status["status"]);
+    println!("uploaded: video {video}; processing");
+    // Then follow processing until the video is ready (or failed), as a creator's backend would.
+    let base = server.trim_end_matches('/');
+    let mut last_stage = String::new();
+    loop {
+        let v: serde_json::Value = http.get(format!("{base}/api/videos/{video}")).bearer_auth(token).send()?.json()?;
+        match v["status"].as_str() {
+            Some("ready") => {
+                println!(
+                    "ready: {base}{} (page {base}{})",
+                    v["playback_url"].as_str().unwrap_or(""),
+                    v["page_url"].as_str().unwrap_or("")
+                );
+                break;
+            }
+            Some("failed") => bail!("processing failed: {}", v["error"].as_str().unwrap_or("no reason given")),
+            _ => {}
+        }
+        let stage = format!(
+            "{} {:.0} %",
+            v["stage"].as_str().unwrap_or("queued"),
+            v["progress"].as_f64().unwrap_or(0.0) * 100.0
+        );
+        if stage != last_stage {
+            println!("{stage}{}", if v["playable"] == true { " (playable)" } else { "" });
+            last_stage = stage;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     Ok(())
 }

@@ -58,8 +58,12 @@ pub fn print_banner(
          \x20 LL-HLS:      {http_url}/live/{name}/index.m3u8\n\n\
          Creators:\n\
          \x20 Studio:      {http_url}/studio  (accounts: oxcast user create NAME --data-dir {data})\n\
-         \x20 API docs:    {http_url}/api/docs  (OpenAPI: {http_url}/api/openapi.json)\n\
-         \x20 Uploads:     tus 1.0.0 at {http_url}/api/uploads  (a token with videos:write)\n\n\
+         \x20 API docs:    {http_url}/api/docs  (OpenAPI: {http_url}/api/openapi.json)\n\n\
+         Uploader:\n\
+         \x20 Upload page: {http_url}/studio/upload  (log in; resumable, with a progress bar)\n\
+         \x20 API:         tus 1.0.0 at {http_url}/api/uploads with a videos:write token, or a one-time URL\n\
+         \x20              from POST {http_url}/api/videos/direct-uploads for a browser\n\
+         \x20 Watch:       {http_url}/v/VIDEO_ID  (HLS: {http_url}/vod/VIDEO_ID/index.m3u8, embed: /embed/v/VIDEO_ID)\n\n\
          Admin API token (Authorization: Bearer ...): {admin_token}\n\
          \x20 New stream: curl -X POST -H 'Authorization: Bearer {admin_token}' -H 'Content-Type: application/json' \\\n\
          \x20             -d '{{\"name\":\"studio\"}}' {http_url}/api/streams\n\

@@ -37,8 +37,9 @@ pub struct Config {
     /// Stream created on first start so a fresh install can publish at once.
     pub default_stream: String,
     pub live: LiveConfig,
-    /// Transcoding profiles besides the built-in "passthrough" and "standard" (720p/480p/360p);
-    /// a profile of the same name replaces a built-in one.
+    /// Transcoding profiles besides the built-in "passthrough", "standard" (720p/480p/360p) and
+    /// "vod" (1080p/720p/480p/360p, what uploads get unless they name another); a profile of
+    /// the same name replaces a built-in one.
     pub profiles: BTreeMap<String, Ladder>,
     /// Proxies (addresses or networks like `10.0.0.0/8`) whose `X-Forwarded-For` and
     /// `X-Forwarded-Proto` are believed; empty: the socket's peer is the client.
@@ -46,6 +47,9 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub vod: VodConfig,
 }
+
+/// The built-in profile of uploads that name none.
+pub const VOD_PROFILE: &str = "vod";
 
 /// Video on demand.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -55,11 +59,30 @@ pub struct VodConfig {
     pub max_upload_bytes: u64,
     /// Where media objects (uploads, renditions) live; default `DATA_DIR/media`.
     pub media_dir: Option<PathBuf>,
+    /// Segment length of VOD renditions, in seconds (1 to 10).
+    pub segment_seconds: u32,
+    /// Processing workers on this server (0: this node only takes uploads; another processes).
+    pub workers: u32,
+    /// A processing job whose progress does not move for this long is stopped and retried.
+    pub stall_timeout_seconds: u32,
+    /// AAC bit rate of the audio rendition.
+    pub audio_bitrate_kbps: u32,
+    /// How long a processing job stays with a worker that stopped heartbeating (it died or
+    /// hangs) before another worker (or this one, restarted) takes it again.
+    pub lease_seconds: u32,
 }
 
 impl Default for VodConfig {
     fn default() -> Self {
-        Self { max_upload_bytes: 20 * 1024 * 1024 * 1024, media_dir: None }
+        Self {
+            max_upload_bytes: 20 * 1024 * 1024 * 1024,
+            media_dir: None,
+            segment_seconds: 4,
+            workers: 1,
+            stall_timeout_seconds: 120,
+            audio_bitrate_kbps: 128,
+            lease_seconds: 30,
+        }
     }
 }
 
@@ -296,6 +319,18 @@ impl Config {
         if let Some(v) = var("OXCAST_MAX_UPLOAD_BYTES") {
             self.vod.max_upload_bytes = parse("OXCAST_MAX_UPLOAD_BYTES", v)?;
         }
+        if let Some(v) = var("OXCAST_VOD_SEGMENT_SECONDS") {
+            self.vod.segment_seconds = parse("OXCAST_VOD_SEGMENT_SECONDS", v)?;
+        }
+        if let Some(v) = var("OXCAST_VOD_WORKERS") {
+            self.vod.workers = parse("OXCAST_VOD_WORKERS", v)?;
+        }
+        if let Some(v) = var("OXCAST_VOD_LEASE_SECONDS") {
+            self.vod.lease_seconds = parse("OXCAST_VOD_LEASE_SECONDS", v)?;
+        }
+        if let Some(v) = var("OXCAST_VOD_STALL_TIMEOUT_SECONDS") {
+            self.vod.stall_timeout_seconds = parse("OXCAST_VOD_STALL_TIMEOUT_SECONDS", v)?;
+        }
         if let Some(v) = var("OXCAST_OFFLINE_GRACE_SECONDS") {
             self.live.offline_grace_seconds = parse("OXCAST_OFFLINE_GRACE_SECONDS", v)?;
         }
@@ -346,6 +381,18 @@ impl Config {
             bail!("webrtc.ice_addresses must name addresses of this host, not 0.0.0.0 or ::");
         }
         self.trusted_proxy_networks()?;
+        if !(1..=10).contains(&self.vod.segment_seconds) {
+            bail!("vod.segment_seconds must be 1 to 10 (got {})", self.vod.segment_seconds);
+        }
+        if self.vod.workers > 16 || self.vod.stall_timeout_seconds < 10 {
+            bail!("vod.workers must be at most 16 and vod.stall_timeout_seconds at least 10");
+        }
+        if !(5..=600).contains(&self.vod.lease_seconds) {
+            bail!("vod.lease_seconds must be 5 to 600");
+        }
+        if !(32..=512).contains(&self.vod.audio_bitrate_kbps) {
+            bail!("vod.audio_bitrate_kbps must be 32 to 512");
+        }
         if self.limits.api_requests_per_minute == 0 || self.limits.login_attempts_per_ten_minutes == 0 {
             bail!("limits.api_requests_per_minute and limits.login_attempts_per_ten_minutes must be at least 1");
         }
@@ -355,11 +402,24 @@ impl Config {
         Ok(())
     }
 
+    /// How the processing workers run.
+    pub fn processing_config(&self) -> oxcast_vod::ProcessingConfig {
+        oxcast_vod::ProcessingConfig {
+            segment: std::time::Duration::from_secs(self.vod.segment_seconds.into()),
+            audio_bitrate_kbps: self.vod.audio_bitrate_kbps,
+            stall_timeout: std::time::Duration::from_secs(self.vod.stall_timeout_seconds.into()),
+            lease: std::time::Duration::from_secs(self.vod.lease_seconds.into()),
+            heartbeat: std::time::Duration::from_secs(u64::from(self.vod.lease_seconds / 5).clamp(1, 5)),
+            ..oxcast_vod::ProcessingConfig::default()
+        }
+    }
+
     /// Built-in profiles overlaid with the configured ones.
     pub fn profiles(&self) -> BTreeMap<String, Ladder> {
         let mut all = BTreeMap::from([
             ("passthrough".to_owned(), Ladder::passthrough()),
             ("standard".to_owned(), Ladder::standard()),
+            (VOD_PROFILE.to_owned(), Ladder::vod()),
         ]);
         all.extend(self.profiles.clone());
         all

@@ -138,10 +138,20 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let media = oxcast_vod::LocalStorage::open(config.media_dir())
         .await
         .with_context(|| format!("opening media storage at {}", config.media_dir().display()))?;
-    let uploads = Arc::new(oxcast_api::uploads::Uploads::new(
-        oxcast_vod::UploadParts::new(Arc::new(media)),
-        config.vod.max_upload_bytes,
-    ));
+    let media: Arc<dyn oxcast_vod::Storage> = Arc::new(media);
+    let mut uploads =
+        oxcast_api::uploads::Uploads::new(oxcast_vod::UploadParts::new(media.clone()), config.vod.max_upload_bytes);
+    let mut all_profiles: std::collections::HashMap<String, oxcast_transcode::Ladder> =
+        config.profiles().into_iter().collect();
+    let default_vod = all_profiles.remove(crate::config::VOD_PROFILE).unwrap_or_else(oxcast_transcode::Ladder::vod);
+    all_profiles.insert(crate::config::VOD_PROFILE.to_owned(), default_vod.clone());
+    let processor =
+        oxcast_vod::Processor::new(store.clone(), media.clone(), all_profiles, default_vod, config.processing_config());
+    uploads = uploads.with_processing(processor.wake_handle());
+    for _ in 0..config.vod.workers {
+        tracker.spawn(processor.clone().run(shutdown.clone()));
+    }
+    let uploads = Arc::new(uploads);
     let state = AppState {
         viewers: chat.clone().map(|c| Arc::new(ChatViewers(c)) as Arc<dyn oxcast_api::ViewerCounts>),
         store,

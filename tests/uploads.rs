@@ -66,6 +66,11 @@ fn video(server: &Server, token: &str, id: &str) -> Value {
     client().get(server.url(&format!("/api/videos/{id}"))).bearer_auth(token).send().unwrap().json().unwrap()
 }
 
+/// A complete upload is processing, or (the worker is quick with a short clip) already ready.
+fn done_uploading(v: &Value) -> bool {
+    v["status"] == "processing" || v["status"] == "ready"
+}
+
 fn python() -> String {
     let venv = std::env::var("OXCAST_PY_VENV")
         .unwrap_or_else(|_| format!("{}/.cache/oxcast-py", std::env::var("HOME").unwrap()));
@@ -111,7 +116,8 @@ fn tus_js_client_and_tuspy_upload_a_file_that_arrives_whole() {
     assert!(report["progressEvents"].as_u64().unwrap() > 1);
     assert_eq!(stored_bytes(&server, &js_id), bytes);
     let v = video(&server, &token, &js_id);
-    assert_eq!((v["status"].as_str(), v["title"].as_str()), (Some("processing"), Some("from tus-js-client")), "{v}");
+    assert!(done_uploading(&v), "{v}");
+    assert_eq!(v["title"], "from tus-js-client");
     assert_eq!(v["bytes_received"].as_u64(), Some(bytes.len() as u64));
     assert_eq!(v["tags"], json!(["test", "js"]));
 
@@ -129,7 +135,8 @@ fn tus_js_client_and_tuspy_upload_a_file_that_arrives_whole() {
     let py_id = id_of(lines.last().unwrap()["url"].as_str().unwrap());
     assert_eq!(stored_bytes(&server, &py_id), bytes);
     let v = video(&server, &token, &py_id);
-    assert_eq!((v["status"].as_str(), v["privacy"].as_str()), (Some("processing"), Some("unlisted")), "{v}");
+    assert!(done_uploading(&v), "{v}");
+    assert_eq!(v["privacy"], "unlisted");
 
     // Deleting a video removes its bytes from storage.
     let r = client().delete(server.url(&format!("/api/videos/{js_id}"))).bearer_auth(&token).send().unwrap();
@@ -185,7 +192,7 @@ fn a_client_that_stopped_halfway_is_resumed_by_a_new_process() {
     assert!(status.success(), "{lines:?}");
     assert_eq!(id_of(lines.last().unwrap()["url"].as_str().unwrap()), id, "the same upload, resumed");
     assert_eq!(stored_bytes(&server, &id), bytes);
-    assert_eq!(video(&server, &token, &id)["status"], "processing");
+    assert!(done_uploading(&video(&server, &token, &id)));
 }
 
 /// The example in `examples/upload_video.rs` (the protocol spoken by hand) uploads a file whole.
@@ -206,5 +213,5 @@ fn the_upload_example_uploads_a_file() {
     let id =
         stdout.lines().find_map(|l| l.split("(video ").nth(1)).and_then(|r| r.split(')').next()).unwrap().to_owned();
     assert_eq!(stored_bytes(&server, &id), std::fs::read(&file).unwrap());
-    assert!(stdout.contains("is \"processing\""), "{stdout}");
+    assert!(stdout.contains(&format!("ready: {}/vod/{id}/index.m3u8", server.http)), "{stdout}");
 }

@@ -26,6 +26,9 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// Something that worked once and no longer does (a used or expired direct-upload URL).
+    #[error("{0}")]
+    Gone(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("{0}")]
@@ -114,6 +117,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone(_) => StatusCode::GONE,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,

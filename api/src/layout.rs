@@ -6,7 +6,7 @@
 const LAYOUT: &str = include_str!("../web/layout.html");
 
 /// The navigation entries, in order: (label, path).
-const NAV: [(&str, &str); 2] = [("Studio", "/studio"), ("API docs", "/api/docs")];
+const NAV: [(&str, &str); 3] = [("Studio", "/studio"), ("Upload", "/studio/upload"), ("API docs", "/api/docs")];
 
 /// What a page puts into the layout.
 #[derive(Debug)]

@@ -13,6 +13,7 @@ mod accounts;
 pub mod auth;
 mod chat_tokens;
 pub mod client;
+mod direct_uploads;
 mod error;
 mod json_body;
 mod layout;
@@ -22,6 +23,7 @@ mod metrics;
 mod openapi;
 mod pages;
 mod pagination;
+mod playback;
 mod problem;
 pub mod request_id;
 mod sessions;
@@ -95,6 +97,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(chat_tokens::routes())
         .merge(uploads::routes())
         .merge(videos::routes())
+        .merge(direct_uploads::routes())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonResponses, &mut document);
     (router, document)
@@ -114,6 +117,7 @@ pub fn app(state: AppState, mounts: Mounts) -> Router {
         .merge(api)
         .route("/api/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
         .merge(pages::routes())
+        .merge(playback::routes())
         .merge(sessions::routes())
         .merge(metrics::routes())
         .fallback(problem::not_found)

@@ -10,18 +10,21 @@ use axum::routing::get;
 use crate::AppState;
 use crate::auth::session_cookie_value;
 use crate::layout::{self, PageParts};
-use crate::web_assets::{HLS_JS, REDOC_JS, render_player};
+use crate::web_assets::{HLS_JS, REDOC_JS, TUS_JS, render_player};
 
 const STUDIO_HTML: &str = include_str!("../web/studio.html");
 const DOCS_HTML: &str = include_str!("../web/docs.html");
+const UPLOAD_HTML: &str = include_str!("../web/upload.html");
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/watch/{name}", get(watch))
         .route("/studio", get(studio))
+        .route("/studio/upload", get(upload_page))
         .route("/api/docs", get(|| async { Html(DOCS_HTML) }))
         .route("/assets/hls.min.js", get(|| async { script(HLS_JS) }))
         .route("/assets/redoc.standalone.js", get(|| async { script(REDOC_JS) }))
+        .route("/assets/tus.min.js", get(|| async { script(TUS_JS) }))
         .route("/healthz", get(|| async { "ok\n" }))
 }
 
@@ -35,18 +38,29 @@ async fn watch(Path(name): Path<String>) -> Html<String> {
 
 /// The creator's dashboard: my streams. Logged-out visitors go to the login first.
 async fn studio(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match session_cookie_value(&headers) {
+    account_page(&state, &headers, "Studio", "/studio", STUDIO_HTML).await
+}
+
+/// Uploading videos from the browser, and my videos with their processing state.
+async fn upload_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    account_page(&state, &headers, "Upload", "/studio/upload", UPLOAD_HTML).await
+}
+
+/// A page of the account layout for the logged-in user, or the login (coming back here after).
+async fn account_page(state: &AppState, headers: &HeaderMap, title: &str, path: &str, main: &str) -> Response {
+    let session = match session_cookie_value(headers) {
         Some(value) => state.store.sessions().authenticate(&value).await.ok().flatten(),
         None => None,
     };
     let Some((session, user)) = session else {
-        return (StatusCode::SEE_OTHER, [(header::LOCATION, "/login?next=/studio")]).into_response();
+        let login = format!("/login?next={path}");
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, login)]).into_response();
     };
     let page = layout::render(&PageParts {
-        title: "Studio",
-        current: "/studio",
+        title,
+        current: path,
         user: Some((&user.display_name, &session.csrf_token)),
-        main: STUDIO_HTML,
+        main,
     });
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }

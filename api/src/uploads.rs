@@ -32,8 +32,7 @@ pub const TUS_VERSION: &str = "1.0.0";
 const EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration,checksum";
 /// An upload nobody touched for this long is removed with its bytes.
 pub const UPLOAD_EXPIRY: Duration = Duration::from_secs(24 * 3600);
-/// Jobs kind that turns a finished upload into renditions.
-pub const PROCESS_VIDEO: &str = "process_video";
+pub use oxcast_vod::PROCESS_VIDEO;
 /// Room kept free on the media disk beyond what an upload needs (renditions, the database).
 pub const FREE_SPACE_RESERVE: u64 = 64 * 1024 * 1024;
 
@@ -44,11 +43,19 @@ pub struct Uploads {
     /// Largest upload accepted (config `vod.max_upload_bytes`).
     pub max_bytes: u64,
     running: Mutex<HashSet<String>>,
+    /// Wakes the processing worker when an upload completes (so it does not wait for its poll).
+    processing: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Uploads {
     pub fn new(parts: UploadParts, max_bytes: u64) -> Self {
-        Self { parts, max_bytes, running: Mutex::new(HashSet::new()) }
+        Self { parts, max_bytes, running: Mutex::new(HashSet::new()), processing: None }
+    }
+
+    /// Completed uploads wake this processing worker.
+    pub fn with_processing(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.processing = Some(wake);
+        self
     }
 
     /// Marks `id` as receiving; `None` if another request is (423). The mark goes with the guard,
@@ -76,19 +83,74 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(head, patch, terminate))
         // Upload bodies are the one thing larger than the API's 16 KiB limit.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(cors))
+}
+
+/// Uploads may come from pages on other sites (a creator's site handing a browser a
+/// direct-upload URL), so the tus routes answer CORS preflights and let any origin read their
+/// headers. Credentials are a bearer token or the URL's secret, never cookies across origins
+/// (`*` cannot carry them), so this opens nothing a session could be abused through. Written
+/// here rather than with tower-http's layer, which takes every OPTIONS for a preflight and would
+/// swallow tus discovery.
+async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let preflight = request.method() == axum::http::Method::OPTIONS
+        && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let cross_origin = request.headers().contains_key(header::ORIGIN);
+    let mut response = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
+    if preflight || cross_origin {
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSED));
+        if preflight {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("POST, PATCH, HEAD, DELETE, OPTIONS"),
+            );
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CORS_ALLOWED));
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        }
+    }
+    response
+}
+
+const CORS_ALLOWED: &str = "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Metadata, \
+     Upload-Offset, Upload-Checksum, Upload-Defer-Length, Upload-Concat, X-Requested-With, X-HTTP-Method-Override";
+const CORS_EXPOSED: &str = "Location, Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, Tus-Version, \
+     Tus-Extension, Tus-Max-Size, Oxcast-Video-Id";
+
+/// Who is uploading: a token holder or session (`Authorized<VideosWrite>`, the usual way), or a
+/// browser holding a one-time direct-upload URL (`?direct=SECRET`, minted by
+/// `POST /api/videos/direct-uploads`), which reaches only the one upload it created.
+pub(crate) enum UploadAccess {
+    Caller(Caller),
+    Direct(String),
+}
+
+impl axum::extract::FromRequestParts<AppState> for UploadAccess {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, AppError> {
+        let direct = parts
+            .uri
+            .query()
+            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("direct=")).map(str::to_owned));
+        match direct {
+            Some(secret) if !secret.is_empty() => Ok(UploadAccess::Direct(secret)),
+            _ => Ok(UploadAccess::Caller(Authorized::<VideosWrite>::from_request_parts(parts, state).await?.caller)),
+        }
+    }
 }
 
 fn uploads(state: &AppState) -> Result<&Arc<Uploads>, AppError> {
     state.uploads.as_ref().ok_or(AppError::NotFound("upload service"))
 }
 
-/// A tus response: `Tus-Resumable`, the headers browsers may read, and, when given, the offset
-/// and (while the upload is open) its expiry.
+/// A tus response: `Tus-Resumable` and, when given, the offset and (while the upload is open)
+/// its expiry. (Which headers browsers may read is the CORS layer's, see [`cors`].)
 fn tus_response(status: StatusCode, offset: Option<u64>, video: Option<&Video>) -> Response {
     let mut response = status.into_response();
     let h = response.headers_mut();
     h.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
     if let Some(offset) = offset {
         h.insert("upload-offset", HeaderValue::from(offset));
     }
@@ -186,11 +248,15 @@ fn expired(video: &Video) -> bool {
         < oxcast_media::clock::unix_seconds()
 }
 
-/// The caller's upload `id`, still uploading and not expired; else 404 (an expired one is
+/// The upload `id` if `access` reaches it, and not expired; else 404 (an expired one is
 /// removed on the way).
-async fn upload(state: &AppState, caller: &Caller, id: &str) -> Result<Video, AppError> {
+async fn upload(state: &AppState, access: &UploadAccess, id: &str) -> Result<Video, AppError> {
     let video = state.store.videos().get(id).await?.ok_or(AppError::NotFound("upload"))?;
-    if !caller.can_see(Some(&video.owner_id)) {
+    let allowed = match access {
+        UploadAccess::Caller(caller) => caller.can_see(Some(&video.owner_id)),
+        UploadAccess::Direct(secret) => state.store.direct_uploads().authorizes(secret, &video.id).await?,
+    };
+    if !allowed {
         return Err(AppError::NotFound("upload"));
     }
     if video.status == VideoStatus::Uploading && expired(&video) {
@@ -280,8 +346,11 @@ async fn receive(state: &AppState, video: &Video, headers: &HeaderMap, body: Bod
 async fn complete(state: &AppState, video: &Video, bytes: u64) -> Result<(), AppError> {
     state.store.videos().start_processing(&video.id).await?;
     let payload = serde_json::json!({ "video": video.id }).to_string();
-    let job = state.store.jobs().enqueue(PROCESS_VIDEO, &payload, 3).await?;
+    let job = state.store.jobs().enqueue(PROCESS_VIDEO, &payload, oxcast_vod::PROCESS_ATTEMPTS).await?;
     tracing::info!(video = %video.id, bytes, job = %job.id, "upload complete; processing queued");
+    if let Some(wake) = state.uploads.as_ref().and_then(|u| u.processing.as_ref()) {
+        wake.notify_one();
+    }
     Ok(())
 }
 
@@ -320,12 +389,14 @@ async fn options(State(state): State<AppState>) -> Response {
         ("Tus-Resumable" = String, Header, description = "1.0.0"),
         ("Upload-Length" = u64, Header, description = "Size of the whole upload in bytes"),
         ("Upload-Metadata" = Option<String>, Header, description = "tus metadata: key base64,..."),
+        ("direct" = Option<String>, Query, description = "A direct-upload URL's secret (instead of a token): the URL `POST /api/videos/direct-uploads` returned"),
     ),
     security(("bearer" = ["videos:write"]), ("session" = ["videos:write"])),
     responses(
         (status = 201, description = "Created; Location names the upload, Oxcast-Video-Id the video"),
         (status = 400, description = "Missing or bad Upload-Length or metadata", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Upload-Offset other than 0 with a body", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The direct-upload URL was already used or has expired", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Not tus 1.0.0", body = Problem, content_type = "application/problem+json"),
         (status = 460, description = "Checksum mismatch (creation-with-upload)", body = Problem, content_type = "application/problem+json"),
         (status = 507, description = "Not enough free space on the server", body = Problem, content_type = "application/problem+json"),
@@ -333,7 +404,7 @@ async fn options(State(state): State<AppState>) -> Response {
 async fn create(
     State(state): State<AppState>,
     Client(client): Client,
-    Authorized { caller, .. }: Authorized<VideosWrite>,
+    access: UploadAccess,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
@@ -345,19 +416,45 @@ async fn create(
         return Err(AppError::PayloadTooLarge);
     }
     check_room(uploads, length).await?;
-    let (details, profile) = details(&metadata(&headers)?)?;
+    // A direct-upload URL brings the owner and the details it was minted with (and its own
+    // size limit); it is taken now, so it creates one upload only.
+    let (owner, details, profile, direct) = match &access {
+        UploadAccess::Caller(caller) => {
+            let (details, profile) = details(&metadata(&headers)?)?;
+            (caller.user.id.clone(), details, profile, None)
+        }
+        UploadAccess::Direct(secret) => {
+            let gone = || AppError::Gone("this upload URL was already used or has expired".into());
+            let usable = state.store.direct_uploads().usable(secret).await?.ok_or_else(gone)?;
+            // Checked before the URL is taken: a refused file does not use it up.
+            if i64::try_from(length).unwrap_or(i64::MAX) > usable.max_bytes {
+                return Err(AppError::PayloadTooLarge);
+            }
+            let minted = state.store.direct_uploads().redeem(secret).await?.ok_or_else(gone)?;
+            let mut details = minted.details.clone();
+            if details.title.is_empty() {
+                details.title = self::details(&metadata(&headers)?)?.0.title;
+            }
+            (minted.owner_id.clone(), details, minted.profile.clone(), Some((minted.id, secret.clone())))
+        }
+    };
     let profile = state.profiles.check_optional(profile.as_deref())?;
     let video = state
         .store
         .videos()
         .create(NewVideo {
-            owner_id: &caller.user.id,
+            owner_id: &owner,
             details,
             profile: profile.as_ref(),
             upload_size: Some(i64::try_from(length).unwrap_or(i64::MAX)),
         })
         .await?;
-    tracing::info!(video = %video.id, user = %caller.user.name, bytes = length, "upload created");
+    let mut location = format!("{}/api/uploads/{}", client.http_base(&state.urls.http), video.id);
+    if let Some((direct_id, secret)) = &direct {
+        state.store.direct_uploads().set_video(direct_id, &video.id).await?;
+        location = format!("{location}?direct={secret}");
+    }
+    tracing::info!(video = %video.id, owner = %owner, direct = direct.is_some(), bytes = length, "upload created");
     let with_body =
         headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == b"application/offset+octet-stream");
     let offset = if with_body {
@@ -368,15 +465,12 @@ async fn create(
         }
         None
     };
-    let location = format!("{}/api/uploads/{}", client.http_base(&state.urls.http), video.id);
     let mut response = tus_response(StatusCode::CREATED, offset, Some(&video));
     let h = response.headers_mut();
     insert(h, header::LOCATION, &location);
     insert(h, HeaderName::from_static("oxcast-video-id"), &video.id);
     Ok(response)
 }
-
-const EXPOSED: &str = "Location, Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, Oxcast-Video-Id";
 
 fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
@@ -386,7 +480,11 @@ fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
 
 /// Where an upload stands: `Upload-Offset` is where to resume.
 #[utoipa::path(head, path = "/api/uploads/{id}", tag = "uploads",
-    params(("id" = String, Path, description = "Upload (video) id"), ("Tus-Resumable" = String, Header, description = "1.0.0")),
+    params(
+        ("id" = String, Path, description = "Upload (video) id"),
+        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("direct" = Option<String>, Query, description = "The direct-upload secret that created this upload, if it was made that way"),
+    ),
     security(("bearer" = ["videos:write"]), ("session" = ["videos:write"])),
     responses(
         (status = 200, description = "Upload-Offset, Upload-Length, Upload-Expires"),
@@ -395,12 +493,12 @@ fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     ))]
 async fn head(
     State(state): State<AppState>,
-    Authorized { caller, .. }: Authorized<VideosWrite>,
+    access: UploadAccess,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     check_resumable(&headers)?;
-    let video = upload(&state, &caller, &id).await?;
+    let video = upload(&state, &access, &id).await?;
     let (offset, _) = uploads(&state)?.parts.offset(&video.id).await?;
     let mut response = tus_response(StatusCode::OK, Some(offset), Some(&video));
     let h = response.headers_mut();
@@ -419,6 +517,7 @@ async fn head(
         ("Tus-Resumable" = String, Header, description = "1.0.0"),
         ("Upload-Offset" = u64, Header, description = "Where these bytes start: the offset HEAD reported"),
         ("Upload-Checksum" = Option<String>, Header, description = "sha1 BASE64 of this request's body"),
+        ("direct" = Option<String>, Query, description = "The direct-upload secret that created this upload, if it was made that way"),
     ),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
     security(("bearer" = ["videos:write"]), ("session" = ["videos:write"])),
@@ -434,13 +533,13 @@ async fn head(
     ))]
 async fn patch(
     State(state): State<AppState>,
-    Authorized { caller, .. }: Authorized<VideosWrite>,
+    access: UploadAccess,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
     check_resumable(&headers)?;
-    let video = upload(&state, &caller, &id).await?;
+    let video = upload(&state, &access, &id).await?;
     if video.status != VideoStatus::Uploading {
         return Err(AppError::Conflict("this upload is complete".into()));
     }
@@ -454,7 +553,11 @@ async fn patch(
 
 /// Abandon an upload (tus termination): its bytes and its video go.
 #[utoipa::path(delete, path = "/api/uploads/{id}", tag = "uploads",
-    params(("id" = String, Path, description = "Upload (video) id"), ("Tus-Resumable" = String, Header, description = "1.0.0")),
+    params(
+        ("id" = String, Path, description = "Upload (video) id"),
+        ("Tus-Resumable" = String, Header, description = "1.0.0"),
+        ("direct" = Option<String>, Query, description = "The direct-upload secret that created this upload, if it was made that way"),
+    ),
     security(("bearer" = ["videos:write"]), ("session" = ["videos:write"])),
     responses(
         (status = 204, description = "Terminated"),
@@ -464,12 +567,12 @@ async fn patch(
     ))]
 async fn terminate(
     State(state): State<AppState>,
-    Authorized { caller, .. }: Authorized<VideosWrite>,
+    access: UploadAccess,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     check_resumable(&headers)?;
-    let video = upload(&state, &caller, &id).await?;
+    let video = upload(&state, &access, &id).await?;
     if video.status != VideoStatus::Uploading {
         return Err(AppError::Conflict("this upload is complete: delete the video instead".into()));
     }

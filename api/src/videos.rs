@@ -42,8 +42,26 @@ pub(crate) struct VideoView {
     bytes_received: i64,
     /// While uploading: bytes received / size; while processing: how far processing is; 1 when ready.
     progress: f64,
-    /// What processing is doing now.
+    /// What processing is doing now (`queued`, `probing`, `encoding`, `finishing`).
     stage: Option<String>,
+    /// Estimated seconds of processing left.
+    eta_seconds: Option<i64>,
+    /// The renditions made so far can be played (while processing, from the first segments on).
+    playable: bool,
+    /// The HLS multivariant playlist, the video page, the poster and the storyboard track
+    /// (paths on this server; poster and storyboard once they exist).
+    playback_url: String,
+    page_url: String,
+    embed_url: String,
+    poster_url: Option<String>,
+    storyboard_url: Option<String>,
+    /// What probing found: container, size, duration, bit rate, and the video (codec, size,
+    /// frame rate, rotation, pixel aspect) and audio (codec, rate, channels) streams.
+    #[schema(value_type = Option<Object>)]
+    source: Option<serde_json::Value>,
+    /// The renditions made (when ready): id, kind, size, frame rate, codecs, measured bit rates.
+    #[schema(value_type = Option<Vec<Object>>)]
+    renditions: Option<serde_json::Value>,
     duration_ms: Option<i64>,
     /// Unix seconds.
     created_at: i64,
@@ -58,7 +76,7 @@ impl From<Video> for VideoView {
             _ => v.progress,
         };
         Self {
-            id: v.id,
+            id: v.id.clone(),
             title: v.details.title,
             description: v.details.description,
             tags: v.details.tags,
@@ -71,6 +89,18 @@ impl From<Video> for VideoView {
             bytes_received: v.bytes_received,
             progress,
             stage: v.stage,
+            eta_seconds: v.eta_seconds,
+            playable: v.playable || v.status == VideoStatus::Ready,
+            playback_url: format!("/vod/{}/{}", v.id, oxcast_vod::layout::MULTIVARIANT),
+            page_url: format!("/v/{}", v.id),
+            embed_url: format!("/embed/v/{}", v.id),
+            poster_url: v.poster_key.as_ref().map(|_| format!("/vod/{}/{}", v.id, oxcast_vod::layout::POSTER)),
+            storyboard_url: v
+                .storyboard_key
+                .as_ref()
+                .map(|_| format!("/vod/{}/{}", v.id, oxcast_vod::layout::STORYBOARD_TRACK)),
+            source: v.source.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+            renditions: v.renditions.as_deref().and_then(|s| serde_json::from_str(s).ok()),
             duration_ms: v.duration_ms,
             created_at: v.created_at,
             published_at: v.published_at,

@@ -17,6 +17,8 @@ pub const HLS_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hls.min.js")
 
 /// Redoc's standalone bundle, served at `/assets/redoc.standalone.js` for `/api/docs`.
 pub const REDOC_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/redoc.standalone.js"));
+/// tus-js-client's browser bundle, for the upload page.
+pub const TUS_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tus.min.js"));
 
 /// The watch page template; use [`render_player`] to fill in the stream name.
 pub const PLAYER_HTML: &str = include_str!("../web/player.html");

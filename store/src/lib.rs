@@ -25,6 +25,7 @@
 mod api_tokens;
 mod chat_tokens;
 mod connect;
+mod direct_uploads;
 mod error;
 mod jobs;
 mod names;
@@ -45,6 +46,7 @@ use sqlx::AnyPool;
 pub use api_tokens::{ApiToken, ApiTokens};
 pub use chat_tokens::{ChatRole, ChatTokenHolder, ChatTokens, NewChatToken};
 pub use connect::{Dialect, redact_url};
+pub use direct_uploads::{DirectUpload, DirectUploads};
 pub use error::StoreError;
 pub use jobs::{FailOutcome, Job, JobState, Jobs, backoff};
 pub use names::{validate_name, validate_srt_passphrase};
@@ -101,6 +103,11 @@ impl Store {
     /// The video catalog.
     pub fn videos(&self) -> Videos<'_> {
         Videos::new(&self.pool)
+    }
+
+    /// One-time direct-upload URLs.
+    pub fn direct_uploads(&self) -> DirectUploads<'_> {
+        DirectUploads::new(&self.pool)
     }
 
     /// The durable job queue.

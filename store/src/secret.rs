@@ -33,6 +33,11 @@ impl Secret {
         Self::with_prefix("oxt_")
     }
 
+    /// A one-time direct-upload URL's secret.
+    pub fn direct_upload() -> Self {
+        Self::with_prefix("dup_")
+    }
+
     /// A web session's cookie value.
     pub fn session() -> Self {
         Self::with_prefix("ses_")

@@ -163,6 +163,10 @@ pub struct Video {
     pub poster_key: Option<String>,
     pub storyboard_key: Option<String>,
     pub duration_ms: Option<i64>,
+    /// The renditions made so far can be played (while processing: from the first segments on).
+    pub playable: bool,
+    /// Estimated seconds of processing left.
+    pub eta_seconds: Option<i64>,
     /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,
@@ -190,21 +194,27 @@ pub struct Processed {
 
 const COLUMNS: &str = "id, owner_id, title, description, tags, category, language, privacy, status, error, profile, \
      upload_size, bytes_received, stage, progress, source, renditions, poster_key, storyboard_key, duration_ms, \
-     created_at, updated_at, published_at";
+     playable, eta_seconds, created_at, updated_at, published_at";
+
+/// The details columns (`title`, `description`, `tags` one per line, `category`, `language`,
+/// `privacy`) of a row; direct uploads store the same columns.
+pub(crate) fn details_from_row(row: &sqlx::any::AnyRow) -> Result<VideoDetails, StoreError> {
+    let tags: String = row.try_get("tags")?;
+    Ok(VideoDetails {
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        tags: tags.lines().filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+        category: row.try_get("category")?,
+        language: row.try_get("language")?,
+        privacy: Privacy::parse(&row.try_get::<String, _>("privacy")?)?,
+    })
+}
 
 fn video_from_row(row: &sqlx::any::AnyRow) -> Result<Video, StoreError> {
-    let tags: String = row.try_get("tags")?;
     Ok(Video {
         id: row.try_get("id")?,
         owner_id: row.try_get("owner_id")?,
-        details: VideoDetails {
-            title: row.try_get("title")?,
-            description: row.try_get("description")?,
-            tags: tags.lines().filter(|t| !t.is_empty()).map(str::to_owned).collect(),
-            category: row.try_get("category")?,
-            language: row.try_get("language")?,
-            privacy: Privacy::parse(&row.try_get::<String, _>("privacy")?)?,
-        },
+        details: details_from_row(row)?,
         status: VideoStatus::parse(&row.try_get::<String, _>("status")?)?,
         error: row.try_get("error")?,
         profile: row.try_get("profile")?,
@@ -217,6 +227,8 @@ fn video_from_row(row: &sqlx::any::AnyRow) -> Result<Video, StoreError> {
         poster_key: row.try_get("poster_key")?,
         storyboard_key: row.try_get("storyboard_key")?,
         duration_ms: row.try_get("duration_ms")?,
+        playable: row.try_get::<i64, _>("playable")? != 0,
+        eta_seconds: row.try_get("eta_seconds")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         published_at: row.try_get("published_at")?,
@@ -336,19 +348,28 @@ impl<'a> Videos<'a> {
         self.transition(
             id,
             "status IN ('uploading', 'failed')",
-            "status = 'processing', error = NULL, progress = 0, stage = 'queued'",
+            "status = 'processing', error = NULL, progress = 0, stage = 'queued', playable = 0, eta_seconds = NULL",
         )
         .await
     }
 
-    /// Processing reports where it is.
-    pub async fn set_progress(&self, id: &str, stage: &str, progress: f64) -> Result<bool, StoreError> {
+    /// Processing reports where it is: the stage, how far (0 to 1), and the seconds it expects
+    /// to need still.
+    pub async fn set_progress(
+        &self,
+        id: &str,
+        stage: &str,
+        progress: f64,
+        eta_seconds: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let progress = if progress.is_finite() { progress.clamp(0.0, 1.0) } else { 0.0 };
         let done = sqlx::query(
-            "UPDATE videos SET stage = $1, progress = $2, updated_at = $3 WHERE id = $4 AND status = 'processing'",
+            "UPDATE videos SET stage = $1, progress = $2, eta_seconds = $3, updated_at = $4 \
+             WHERE id = $5 AND status = 'processing'",
         )
         .bind(stage)
         .bind(progress)
+        .bind(eta_seconds)
         .bind(oxcast_media::clock::unix_seconds())
         .bind(id)
         .execute(self.pool)
@@ -356,11 +377,38 @@ impl<'a> Videos<'a> {
         Ok(done.rows_affected() == 1)
     }
 
+    /// What probing found (JSON the vod crate wrote) and the duration, before encoding starts.
+    pub async fn set_source(&self, id: &str, source: &str, duration_ms: Option<i64>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE videos SET source = $1, duration_ms = $2, updated_at = $3 WHERE id = $4 AND status = 'processing'",
+        )
+        .bind(source)
+        .bind(duration_ms)
+        .bind(oxcast_media::clock::unix_seconds())
+        .bind(id)
+        .execute(self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The first segments of every rendition are stored: the video can be played while the
+    /// rest is processed.
+    pub async fn set_playable(&self, id: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE videos SET playable = 1, updated_at = $1 WHERE id = $2 AND status = 'processing'")
+                .bind(oxcast_media::clock::unix_seconds())
+                .bind(id)
+                .execute(self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Processing finished: `ready`, published now.
     pub async fn set_ready(&self, id: &str, processed: &Processed) -> Result<bool, StoreError> {
         let now = oxcast_media::clock::unix_seconds();
         let done = sqlx::query(
-            "UPDATE videos SET status = 'ready', error = NULL, stage = NULL, progress = 1, source = $1, renditions = $2, \
+            "UPDATE videos SET status = 'ready', error = NULL, stage = NULL, progress = 1, playable = 1, eta_seconds = NULL, \
+             source = $1, renditions = $2, \
              duration_ms = $3, poster_key = $4, storyboard_key = $5, updated_at = $6, published_at = $7 \
              WHERE id = $8 AND status = 'processing'",
         )
@@ -380,7 +428,7 @@ impl<'a> Videos<'a> {
     /// Processing (or the upload) failed, with a reason a person understands.
     pub async fn set_failed(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE videos SET status = 'failed', error = $1, stage = NULL, updated_at = $2 \
+            "UPDATE videos SET status = 'failed', error = $1, stage = NULL, playable = 0, eta_seconds = NULL, updated_at = $2 \
              WHERE id = $3 AND status IN ('uploading', 'processing')",
         )
         .bind(reason)

@@ -63,8 +63,26 @@ impl Server {
     /// Starts `oxcast serve` on the given database.
     pub fn start_on(db: Db, env: &[(&str, &str)]) -> Server {
         let database = (db == Db::Postgres).then(postgres_test_database);
+        Self::launch(tempfile::tempdir().expect("tempdir"), database, env)
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind) and starts a new one on the same
+    /// data directory and database, with `env`. Its ports are new.
+    pub fn kill_and_restart(mut self, env: &[(&str, &str)]) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"));
+        let database = self._database.take();
+        drop(self);
+        Self::launch(data_dir, database, env)
+    }
+
+    fn launch(
+        data_dir: tempfile::TempDir,
+        database: Option<oxcast_store::TestDatabase>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let database_url = database.as_ref().map(|d| d.url().to_owned());
-        let data_dir = tempfile::tempdir().expect("tempdir");
         let srt_port = free_udp_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxcast"));
         cmd.args(["serve", "--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--data-dir"])

@@ -89,6 +89,21 @@ impl Ladder {
         }
     }
 
+    /// The default for files: 1080p and 720p at up to 60 fps, 480p and 360p at up to 30.
+    pub fn vod() -> Self {
+        let rung =
+            |name: &str, height, kbps, max_fps| Rung { name: name.into(), height, video_bitrate_kbps: kbps, max_fps };
+        Self {
+            preset: default_preset(),
+            rungs: vec![
+                rung("1080p", 1080, 5000, 60),
+                rung("720p", 720, 2800, 60),
+                rung("480p", 480, 1400, 30),
+                rung("360p", 360, 800, 30),
+            ],
+        }
+    }
+
     pub fn validate(&self) -> Result<(), LadderError> {
         if !PRESETS.contains(&self.preset.as_str()) {
             return Err(LadderError::BadPreset(self.preset.clone()));
@@ -140,6 +155,45 @@ impl Ladder {
         planned.sort_by_key(|r| std::cmp::Reverse(r.height));
         planned
     }
+
+    /// The rungs to encode for a file whose picture shows as `width`x`height` (after rotation
+    /// and pixel aspect). A rung's height names the picture's short side, as players label
+    /// them: "1080p" is 1920x1080 for a landscape file and 1080x1920 for a portrait one. Every
+    /// rung at or below the file's short side is made (a file has no passthrough, so the top
+    /// rung may be the file's own size), highest first; a file smaller than every rung gets one
+    /// rung at its own size with the lowest rung's settings, so nothing is ever upscaled. Sizes
+    /// are even (4:2:0 chroma). Empty only for a profile without rungs or a 0-sized picture.
+    pub fn plan_file(&self, width: u32, height: u32) -> Vec<PlannedRung> {
+        let (width, height) = (width & !1, height & !1);
+        if width == 0 || height == 0 {
+            return Vec::new();
+        }
+        let portrait = height > width;
+        let (short, long) = if portrait { (width, height) } else { (height, width) };
+        let resolve = |r: &Rung, side: u32| {
+            let other = (u64::from(long) * u64::from(side)).div_ceil(u64::from(short)) as u32;
+            let other = ((other + 1) & !1).max(2);
+            let (w, h) = if portrait { (side, other) } else { (other, side) };
+            PlannedRung {
+                name: r.name.clone(),
+                width: w,
+                height: h,
+                bitrate_kbps: r.video_bitrate_kbps,
+                max_fps: r.max_fps,
+            }
+        };
+        let mut planned: Vec<PlannedRung> =
+            self.rungs.iter().filter(|r| r.height <= short).map(|r| resolve(r, r.height)).collect();
+        if planned.is_empty()
+            && let Some(lowest) = self.rungs.iter().min_by_key(|r| r.height)
+        {
+            let mut own = resolve(lowest, short);
+            own.name = format!("{short}p");
+            planned.push(own);
+        }
+        planned.sort_by_key(|r| std::cmp::Reverse(r.width.min(r.height)));
+        planned
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +212,35 @@ mod tests {
         // 4:3 source: widths follow, rounded to even.
         assert_eq!(ladder.plan(1440, 1080)[2].width, 480);
         assert_eq!(ladder.plan(1000, 750)[0].width, 960);
+    }
+
+    #[test]
+    fn files_get_every_rung_up_to_their_height_and_never_an_upscale() {
+        let vod = Ladder::vod();
+        assert!(vod.validate().is_ok());
+        let shape = |w, h| -> Vec<(String, u32, u32)> {
+            vod.plan_file(w, h).into_iter().map(|r| (r.name, r.width, r.height)).collect()
+        };
+        assert_eq!(shape(1920, 1080).iter().map(|r| r.2).collect::<Vec<_>>(), [1080, 720, 480, 360]);
+        assert_eq!(shape(1920, 1080)[0].1, 1920);
+        // Portrait: a rung names the short side, as for landscape.
+        assert_eq!(
+            shape(1080, 1920),
+            [
+                ("1080p".into(), 1080, 1920),
+                ("720p".into(), 720, 1280),
+                ("480p".into(), 480, 854),
+                ("360p".into(), 360, 640)
+            ]
+        );
+        // Odd sizes: even widths and heights, nothing above the source.
+        assert_eq!(shape(853, 479), [("360p".into(), 642, 360)]);
+        assert_eq!(shape(1920, 1080)[1], ("720p".into(), 1280, 720));
+        // Smaller than every rung: one rung at its own height.
+        assert_eq!(shape(320, 240), [("240p".into(), 320, 240)]);
+        assert_eq!(shape(161, 91), [("90p".into(), 160, 90)]);
+        assert!(vod.plan_file(0, 0).is_empty());
+        assert!(Ladder::passthrough().plan_file(1920, 1080).is_empty());
     }
 
     #[test]

@@ -5,10 +5,15 @@
 //! source passed through as CMAF, plus an encoded [`Ladder`] of smaller renditions. The [`segmenter`] decides where
 //! parts and segments split (pure logic, tested without GStreamer); `cmafmux` runs in manual-split
 //! mode so the audio and video renditions are cut at the same instants.
+//!
+//! Files (uploads) go through [`file`]: any format GStreamer decodes, probed, then decoded once
+//! into the same rungs (`rung.rs`, tuned for files), cut into aligned CMAF segments for a
+//! [`file::VodSink`], with a poster and a storyboard taken on the way.
 
 mod allocator;
 mod deliver;
 mod error;
+pub mod file;
 pub mod ladder;
 mod opus_to_aac;
 mod output;
@@ -46,6 +51,13 @@ pub fn init() -> Result<(), TranscodeError> {
             "videorate",
             "videoconvert",
             "x264enc",
+            // Files (see `file`).
+            "decodebin",
+            "videoflip",
+            "jpegenc",
+            "audioconvert",
+            "audioresample",
+            "avenc_aac",
         ] {
             if gst::ElementFactory::find(element).is_none() {
                 return Err(format!("GStreamer element {element} is missing (install the packages in the README)"));

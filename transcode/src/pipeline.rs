@@ -90,7 +90,7 @@ impl LivePipeline {
             decode_queue = Some(to_decoder.clone());
             force_keyframes_at_source_keyframes(&decoded, spec.keyframes.clone());
             for r in spec.rungs {
-                let encoded = rung::add(&pipeline, &decoded, r, spec.preset)?;
+                let encoded = rung::add(&pipeline, &decoded, r, spec.preset, rung::Tuning::Live)?;
                 let parser = Some(encoded.parser.clone());
                 add_output(&pipeline, &encoded.parser, &r.name, MediaKind::Video, spec.segmenter, outputs, parser)?;
             }
@@ -333,9 +333,20 @@ fn add_output(
         .build()?;
     let rendition = rendition.to_owned();
     let outputs = outputs.clone();
-    // async=false: no preroll. In a non-live pipeline a prerolled sink blocks until every sink
-    // has prerolled, and with one thread pushing both tracks that is a deadlock.
-    let appsink = gst_app::AppSink::builder()
+    let appsink = cmaf_appsink(move |sample| {
+        let details = || video_parser.as_ref().and_then(video_details);
+        deliver(sample, &rendition, kind, outputs.sink.as_ref(), &outputs.timeline, &details);
+    });
+    pipeline.add_many([&mux, appsink.upcast_ref()])?;
+    gst::Element::link_many([upstream, &mux, appsink.upcast_ref()])?;
+    Ok(())
+}
+
+/// The appsink after a cmafmux: one BufferList per push, handed to `on_sample`. `async=false`:
+/// no preroll (in a non-live pipeline a prerolled sink blocks until every sink has prerolled,
+/// and with one thread pushing several tracks that is a deadlock).
+pub(crate) fn cmaf_appsink(on_sample: impl Fn(&gst::Sample) + Send + 'static) -> gst_app::AppSink {
+    gst_app::AppSink::builder()
         .sync(false)
         .async_(false)
         .buffer_list(true)
@@ -343,20 +354,16 @@ fn add_output(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |appsink| {
                     let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let details = || video_parser.as_ref().and_then(video_details);
-                    deliver(&sample, &rendition, kind, outputs.sink.as_ref(), &outputs.timeline, &details);
+                    on_sample(&sample);
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
         )
-        .build();
-    pipeline.add_many([&mux, appsink.upcast_ref()])?;
-    gst::Element::link_many([upstream, &mux, appsink.upcast_ref()])?;
-    Ok(())
+        .build()
 }
 
 /// Size, frame rate and RFC 6381 codec string from a parser's negotiated caps.
-fn video_details(parser: &gst::Element) -> Option<VideoDetails> {
+pub(crate) fn video_details(parser: &gst::Element) -> Option<VideoDetails> {
     let caps = parser.static_pad("src")?.current_caps()?;
     let s = caps.structure(0)?;
     let width = u32::try_from(s.get::<i32>("width").ok()?).ok()?;

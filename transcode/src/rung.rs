@@ -23,7 +23,19 @@ const MAX_PROFILE: &str = "high";
 /// x264enc's `vbv-buf-capacity` default (ms): its VBV buffer is this much of the bitrate.
 const VBV_BUFFER_MS: u64 = 600;
 
+/// How a rung's encoder is tuned: for a live stream (no latency) or for a file (compression).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tuning {
+    /// `tune=zerolatency`: no B-frames, no lookahead, sliced threads (a frame out per frame in).
+    Live,
+    /// x264's preset defaults (B-frames, lookahead, frame threads): better pictures per bit and
+    /// more throughput, at a latency a file does not care about.
+    File,
+}
+
 pub(crate) struct EncodedRung {
+    /// The encoder, for the force-key-unit events a file's fixed segment grid needs.
+    pub(crate) encoder: gst::Element,
     /// The branch's last element (h264parse), to be linked to the muxer.
     pub(crate) parser: gst::Element,
 }
@@ -33,6 +45,7 @@ pub(crate) fn add(
     decoded: &gst::Element,
     rung: &PlannedRung,
     preset: &str,
+    tuning: Tuning,
 ) -> Result<EncodedRung, TranscodeError> {
     let q = queue(Duration::from_millis(500))?;
     let scale = make("videoscale")?;
@@ -51,7 +64,9 @@ pub(crate) fn add(
             .build(),
     );
     let enc = make("x264enc")?;
-    enc.set_property_from_str("tune", "zerolatency");
+    if tuning == Tuning::Live {
+        enc.set_property_from_str("tune", "zerolatency");
+    }
     enc.set_property_from_str("speed-preset", preset);
     enc.set_property("bitrate", rung.bitrate_kbps);
     enc.set_property("key-int-max", KEY_INT_MAX);
@@ -63,7 +78,7 @@ pub(crate) fn add(
     pipeline.add_many(chain)?;
     decoded.link(&q)?;
     gst::Element::link_many(chain)?;
-    Ok(EncodedRung { parser })
+    Ok(EncodedRung { encoder: enc, parser })
 }
 
 /// The RFC 6381 codec string of what [`add`] encodes for `rung` with x264 preset `preset`.
@@ -262,7 +277,7 @@ mod tests {
         );
         pipeline.add_many([&src, &raw]).expect("add");
         src.link(&raw).expect("link");
-        let encoded = add(&pipeline, &raw, rung, preset).expect("rung");
+        let encoded = add(&pipeline, &raw, rung, preset, Tuning::Live).expect("rung");
         let sink = make("fakesink").expect("fakesink");
         pipeline.add(&sink).expect("add");
         encoded.parser.link(&sink).expect("link");

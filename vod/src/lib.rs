@@ -1,5 +1,4 @@
-//! Video on demand: where uploads and their renditions live, and (as the VOD work lands) the
-//! uploads, the processing jobs and the catalog around them.
+//! Video on demand: where uploads and their renditions live, and how an upload becomes them.
 //!
 //! Now: [`storage`], the `Storage` trait every media object goes through, shaped for object
 //! storage (whole-object streaming puts that appear atomically, gets, ranged gets, listing by
@@ -9,10 +8,20 @@
 //! as numbered part objects (`uploads/ID/part-00000001`, ...), which both kinds of storage can
 //! hold; the tus protocol on top of it is `oxcast-api`'s.
 //!
+//! [`processing`]: the worker that takes `process_video` jobs from the store's queue and turns
+//! an upload into renditions through `oxcast_transcode::file` (the same rung code as live),
+//! writing segments and playlists ([`hls`]: EVENT while processing, VOD when done) to storage
+//! as they are made, under the names [`layout`] gives them (`videos/ID/...`, served as
+//! `/vod/ID/...`).
+//!
 //! This crate knows no HTTP and no SQL (the catalog and the job queue live in `oxcast-store`).
 
+pub mod hls;
+pub mod layout;
+pub mod processing;
 pub mod storage;
 pub mod uploads;
 
+pub use processing::{PROCESS_ATTEMPTS, PROCESS_VIDEO, ProcessingConfig, Processor, RenditionSummary};
 pub use storage::{ByteStream, LocalStorage, MemoryStorage, ObjectKey, ObjectMeta, Storage, StorageError};
 pub use uploads::{AppendError, Appended, PART_BYTES, UploadParts};

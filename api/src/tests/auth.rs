@@ -18,11 +18,13 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         // tus routes take no JSON; the auth checks come before the body is read.
         ("post", "/api/uploads") | ("patch", "/api/uploads/{id}") => json!({}),
         ("patch", "/api/videos/{id}") => json!({"title": "t"}),
+        ("post", "/api/videos/direct-uploads") => json!({"title": "t"}),
         _ => return None,
     })
 }
 
-const BODILESS: [(&str, &str); 13] = [
+const BODILESS: [(&str, &str); 14] = [
+    ("get", "/api/videos/direct-uploads/{id}"),
     ("delete", "/api/videos/{id}"),
     ("options", "/api/uploads"),
     ("head", "/api/uploads/{id}"),

@@ -296,3 +296,106 @@ async fn a_full_disk_is_507_at_creation_and_before_writing() {
     let fits = create(&app, &t, 100).await;
     assert_eq!(fits.status, StatusCode::CREATED);
 }
+
+/// A tus request without credentials (what a browser with a direct-upload URL sends).
+fn anonymous(method: Method, uri: &str) -> axum::http::request::Builder {
+    Request::builder().method(method).uri(uri).header("tus-resumable", "1.0.0")
+}
+
+#[tokio::test]
+async fn a_direct_upload_url_creates_one_upload_without_a_token_and_reaches_only_it() {
+    let (app, store) = app().await;
+    let t = creator_token(&store, "backend", &["videos:write", "videos:read"]).await;
+    let minted = send(
+        &app,
+        super::request(
+            Method::POST,
+            "/api/videos/direct-uploads",
+            Some(&t),
+            Some(&serde_json::json!({"title": "From a browser", "privacy": "unlisted", "tags": ["web"], "max_size_bytes": 10})),
+        ),
+    )
+    .await;
+    assert_eq!(minted.status, StatusCode::CREATED, "{}", minted.body);
+    assert_eq!(minted.body["status"], "waiting");
+    let url = minted.body["upload_url"].as_str().unwrap().to_owned();
+    let endpoint = url.split_once("/api/").map(|(_, rest)| format!("/api/{rest}")).unwrap();
+    assert!(endpoint.starts_with("/api/uploads?direct=dup_"), "{endpoint}");
+
+    // Too large for this URL: refused before the URL is used up.
+    let big =
+        send(&app, anonymous(Method::POST, &endpoint).header("upload-length", 11).body(Body::empty()).unwrap()).await;
+    assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let meta = format!("filename {},title {}", b64("x.mp4"), b64("the browser's own title"));
+    let created = send(
+        &app,
+        anonymous(Method::POST, &endpoint)
+            .header("upload-length", 10)
+            .header("upload-metadata", meta)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.headers["oxcast-video-id"].to_str().unwrap().to_owned();
+    let location = created.headers["location"].to_str().unwrap().to_owned();
+    let upload_path = location.split_once("/api/").map(|(_, rest)| format!("/api/{rest}")).unwrap();
+    assert!(upload_path.starts_with(&format!("/api/uploads/{id}?direct=dup_")), "{upload_path}");
+    // The URL works once.
+    let again =
+        send(&app, anonymous(Method::POST, &endpoint).header("upload-length", 10).body(Body::empty()).unwrap()).await;
+    assert_eq!(again.status, StatusCode::GONE);
+
+    // A page on another site may send them: preflights pass, responses are readable.
+    let preflight = Request::builder()
+        .method(Method::OPTIONS)
+        .uri(&upload_path)
+        .header(header::ORIGIN, "https://creator.example")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "PATCH")
+        .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "tus-resumable, upload-offset, content-type")
+        .body(Body::empty())
+        .unwrap();
+    let preflight = send(&app, preflight).await;
+    assert!(preflight.status.is_success(), "{}", preflight.status);
+    assert_eq!(preflight.headers["access-control-allow-origin"], "*");
+    assert!(preflight.headers["access-control-allow-methods"].to_str().unwrap().contains("PATCH"));
+
+    // Its bytes go in without a token, through the Location.
+    let body = |offset: u64, bytes: &[u8]| {
+        anonymous(Method::PATCH, &upload_path)
+            .header("upload-offset", offset)
+            .header(header::CONTENT_TYPE, "application/offset+octet-stream")
+            .body(Body::from(bytes.to_vec()))
+            .unwrap()
+    };
+    assert_eq!(send(&app, body(0, b"hello")).await.status, StatusCode::NO_CONTENT);
+    let head = anonymous(Method::HEAD, &upload_path).header(header::ORIGIN, "https://creator.example");
+    let head = send(&app, head.body(Body::empty()).unwrap()).await;
+    assert_eq!(head.headers["upload-offset"], "5");
+    assert_eq!(head.headers["access-control-allow-origin"], "*");
+    assert!(head.headers["access-control-expose-headers"].to_str().unwrap().contains("Upload-Offset"));
+    assert_eq!(send(&app, body(5, b"world")).await.status, StatusCode::NO_CONTENT);
+
+    // The details are the minter's, the owner the minter; the browser's title does not win.
+    let v = send(&app, super::request(Method::GET, &format!("/api/videos/{id}"), Some(&t), None)).await;
+    assert_eq!((v.body["title"].as_str(), v.body["privacy"].as_str()), (Some("From a browser"), Some("unlisted")));
+    assert_eq!((v.body["status"].as_str(), v.body["tags"].clone()), (Some("processing"), serde_json::json!(["web"])));
+    let d = minted.body["id"].as_str().unwrap();
+    let status =
+        send(&app, super::request(Method::GET, &format!("/api/videos/direct-uploads/{d}"), Some(&t), None)).await;
+    assert_eq!((status.body["status"].as_str(), status.body["video_id"].as_str()), (Some("used"), Some(id.as_str())));
+    assert!(status.body.get("upload_url").is_none(), "the secret is shown once");
+
+    // Without the secret, or with it on another upload: nothing.
+    let bare = send(&app, anonymous(Method::HEAD, &format!("/api/uploads/{id}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(bare.status, StatusCode::UNAUTHORIZED);
+    let other = create(&app, &t, 4).await;
+    let other_id = other.headers["oxcast-video-id"].to_str().unwrap().to_owned();
+    let secret = upload_path.split("direct=").nth(1).unwrap();
+    let stray =
+        anonymous(Method::HEAD, &format!("/api/uploads/{other_id}?direct={secret}")).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, stray).await.status, StatusCode::NOT_FOUND);
+    let wrong =
+        anonymous(Method::POST, "/api/uploads?direct=dup_nope").header("upload-length", 1).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, wrong).await.status, StatusCode::GONE);
+}

@@ -1,0 +1,68 @@
+//! An upload's part objects as one [`FileSource`]: the parts are listed once (an upload that is
+//! processing no longer changes), and a read at any offset becomes ranged gets on the parts it
+//! covers. GStreamer calls this from its own threads, so it blocks on the runtime's handle.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use oxcast_transcode::file::FileSource;
+use tokio::runtime::Handle;
+
+use crate::storage::{ObjectMeta, Storage};
+
+pub(crate) struct UploadSource {
+    storage: Arc<dyn Storage>,
+    /// The parts in order, with the offset each starts at.
+    parts: Vec<(u64, ObjectMeta)>,
+    size: u64,
+    runtime: Handle,
+}
+
+impl UploadSource {
+    pub(crate) async fn open(storage: Arc<dyn Storage>, upload_id: &str) -> Result<Self, crate::StorageError> {
+        let listed = storage.list(&format!("uploads/{upload_id}/")).await?;
+        let mut parts = Vec::with_capacity(listed.len());
+        let mut offset = 0;
+        for part in listed {
+            let size = part.size;
+            parts.push((offset, part));
+            offset += size;
+        }
+        Ok(Self { storage, parts, size: offset, runtime: Handle::current() })
+    }
+}
+
+impl FileSource for UploadSource {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&mut self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        let end = offset.saturating_add(len as u64).min(self.size);
+        if offset >= end {
+            return Ok(Bytes::new());
+        }
+        let storage = self.storage.clone();
+        let wanted: Vec<(ObjectMeta, std::ops::Range<u64>)> = self
+            .parts
+            .iter()
+            .filter(|(start, part)| *start < end && start + part.size > offset)
+            .map(|(start, part)| {
+                let from = offset.saturating_sub(*start);
+                let to = (end - start).min(part.size);
+                (part.clone(), from..to)
+            })
+            .collect();
+        self.runtime.block_on(async move {
+            let mut out = BytesMut::with_capacity((end - offset) as usize);
+            for (part, range) in wanted {
+                let mut body = storage.get_range(&part.key, range).await.map_err(std::io::Error::other)?;
+                while let Some(chunk) = body.next().await {
+                    out.extend_from_slice(&chunk?);
+                }
+            }
+            Ok(out.freeze())
+        })
+    }
+}
