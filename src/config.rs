@@ -149,6 +149,9 @@ pub struct LiveConfig {
     pub offline_grace_seconds: u64,
     /// Profile of streams that name none.
     pub default_profile: String,
+    /// Record broadcasts into the video catalog, for streams that do not say (`oxcast stream
+    /// set-recording`, `PUT /api/streams/NAME/recording`).
+    pub record: bool,
 }
 
 impl Default for Config {
@@ -183,6 +186,7 @@ impl Default for LiveConfig {
             window_seconds: 30,
             offline_grace_seconds: 10,
             default_profile: "standard".into(),
+            record: false,
         }
     }
 }
@@ -330,6 +334,9 @@ impl Config {
         }
         if let Some(v) = var("OXCAST_VOD_STALL_TIMEOUT_SECONDS") {
             self.vod.stall_timeout_seconds = parse("OXCAST_VOD_STALL_TIMEOUT_SECONDS", v)?;
+        }
+        if let Some(v) = var("OXCAST_RECORD") {
+            self.live.record = parse("OXCAST_RECORD", v)?;
         }
         if let Some(v) = var("OXCAST_OFFLINE_GRACE_SECONDS") {
             self.live.offline_grace_seconds = parse("OXCAST_OFFLINE_GRACE_SECONDS", v)?;

@@ -124,6 +124,15 @@ enum StreamCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Record a stream's broadcasts into the video catalog: `on`, `off`, or `default` (the
+    /// server's `[live] record`). Applies from the next broadcast.
+    SetRecording {
+        name: String,
+        #[arg(value_parser = ["on", "off", "default"])]
+        mode: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// List streams.
     List {
         #[command(flatten)]
@@ -261,6 +270,18 @@ async fn main() -> anyhow::Result<()> {
                     Some(_) => println!("SRT publishers of {name} must now encrypt with that passphrase."),
                     None => println!("SRT publishers of {name} now connect unencrypted."),
                 }
+                Ok(())
+            }
+            StreamCommand::SetRecording { name, mode, common } => {
+                let store = oxcast::serve::open_store(&load(&common, Overrides::default())?).await?;
+                let record = match mode.as_str() {
+                    "on" => Some(true),
+                    "off" => Some(false),
+                    _ => None,
+                };
+                let found = store.streams().set_record(&name, record).await?;
+                anyhow::ensure!(found, "no stream named {name}");
+                println!("Broadcasts of {name}: recording {mode} (from the next broadcast).");
                 Ok(())
             }
             StreamCommand::List { common } => {

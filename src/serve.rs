@@ -107,6 +107,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         srt: bound.srt.map(|a| format!("srt://{host}:{}", a.port())),
     };
 
+    let media = oxcast_vod::LocalStorage::open(config.media_dir())
+        .await
+        .with_context(|| format!("opening media storage at {}", config.media_dir().display()))?;
+    let media: Arc<dyn oxcast_vod::Storage> = Arc::new(media);
+    finish_cut_broadcasts(&store, &media).await;
+
     let tracker = TaskTracker::new();
     let registry = LiveRegistry::new(
         store.clone(),
@@ -117,6 +123,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
             offline_grace: config.live.offline_grace(),
             profiles: config.profiles(),
             default_profile: config.live.default_profile.clone(),
+            record_by_default: config.live.record,
+            recordings: Some(media.clone()),
         },
         shutdown.clone(),
         tracker.clone(),
@@ -135,10 +143,6 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     tracker.spawn(sample_bitrates(registry.clone(), shutdown.clone()));
 
     let chat = start_chat(&config, &store, &shutdown, &tracker).await?;
-    let media = oxcast_vod::LocalStorage::open(config.media_dir())
-        .await
-        .with_context(|| format!("opening media storage at {}", config.media_dir().display()))?;
-    let media: Arc<dyn oxcast_vod::Storage> = Arc::new(media);
     let mut uploads =
         oxcast_api::uploads::Uploads::new(oxcast_vod::UploadParts::new(media.clone()), config.vod.max_upload_bytes);
     let mut all_profiles: std::collections::HashMap<String, oxcast_transcode::Ladder> =
@@ -164,6 +168,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         uploads: Some(uploads),
     };
     tracker.spawn(sweep_uploads(state.clone(), shutdown.clone()));
+    if let Some(viewers) = state.viewers.clone() {
+        tracker.spawn(sample_viewers(registry.clone(), viewers, shutdown.clone()));
+    }
     let ice_addresses = ice_addresses(&config);
     tracing::info!(?ice_addresses, "WebRTC (WHIP) host candidates");
     let whip = WhipService::new(
@@ -218,6 +225,36 @@ async fn sweep_uploads(state: AppState, shutdown: CancellationToken) {
                     tracing::warn!(error = %e, "sweeping expired uploads failed");
                 }
             }
+        }
+    }
+}
+
+/// Broadcasts a crash or a kill left open: ended now, their recordings finished from what
+/// storage has (everything that was packaged before the server stopped).
+async fn finish_cut_broadcasts(store: &Store, media: &Arc<dyn oxcast_vod::Storage>) {
+    let Ok(open) = store.broadcasts().unfinished().await else { return };
+    for b in open {
+        let _ = store.broadcasts().end(&b.id).await;
+        if let Some(video) = &b.video_id
+            && let Err(e) = oxcast_vod::recording::recover(media, store, video).await
+        {
+            tracing::warn!(broadcast = %b.id, %video, error = %e, "could not recover a recording");
+        }
+        tracing::info!(broadcast = %b.id, stream = %b.stream_name, "broadcast cut by a stop ended");
+    }
+}
+
+/// Samples each broadcast's viewers every ten seconds until shutdown (peak and average).
+async fn sample_viewers(
+    registry: Arc<LiveRegistry>,
+    viewers: Arc<dyn oxcast_api::ViewerCounts>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = tick.tick() => registry.sample_viewers(viewers.as_ref()).await,
         }
     }
 }

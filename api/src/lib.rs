@@ -11,6 +11,7 @@
 
 mod accounts;
 pub mod auth;
+mod broadcasts;
 mod chat_tokens;
 pub mod client;
 mod direct_uploads;
@@ -93,6 +94,7 @@ pub struct Mounts {
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(streams::routes())
+        .merge(broadcasts::routes())
         .merge(accounts::routes())
         .merge(chat_tokens::routes())
         .merge(uploads::routes())

@@ -166,7 +166,7 @@ impl StreamSummary {
 }
 
 /// The caller's stream `name`, or 404 (also for someone else's).
-async fn owned(state: &AppState, caller: &Caller, name: &str) -> Result<StreamRecord, AppError> {
+pub(crate) async fn owned(state: &AppState, caller: &Caller, name: &str) -> Result<StreamRecord, AppError> {
     let record = state.store.streams().get(name).await?.ok_or(AppError::NotFound("stream"))?;
     if caller.can_see(record.owner_id.as_deref()) { Ok(record) } else { Err(AppError::NotFound("stream")) }
 }

@@ -35,6 +35,10 @@ pub struct LiveSettings {
     /// Transcoding profiles by name, and the one streams use unless they name another.
     pub profiles: std::collections::BTreeMap<String, Ladder>,
     pub default_profile: String,
+    /// Whether streams that do not say record their broadcasts (`[live] record`).
+    pub record_by_default: bool,
+    /// Where recordings go (the media storage); `None`: nothing is recorded.
+    pub recordings: Option<Arc<dyn oxcast_vod::Storage>>,
 }
 
 impl LiveSettings {
@@ -68,6 +72,15 @@ struct StreamInner {
     /// The transcode thread of the newest session, joined by the next one.
     thread: Option<LiveSession>,
     last_error: Option<String>,
+    /// The broadcast under way (from the first publish until the stream ends).
+    broadcast: Option<OnAir>,
+}
+
+/// A broadcast under way, and its recording.
+#[derive(Clone)]
+pub(crate) struct OnAir {
+    pub(crate) id: String,
+    pub(crate) recorder: Option<Arc<oxcast_vod::Recorder>>,
 }
 
 pub(crate) struct LiveStream {
@@ -80,6 +93,7 @@ pub(crate) struct LiveStream {
     /// The server's tracker and token: the grace timer is one of its tasks and ends at shutdown.
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    store: Store,
 }
 
 impl LiveStream {
@@ -109,15 +123,41 @@ impl LiveStream {
                     // Shutdown ends every stream itself (`LiveRegistry::end_all`).
                     () = stream.shutdown.cancelled() => {}
                     () = tokio::time::sleep(stream.grace) => {
-                        if stream.lock().generation == generation {
-                            stream.packager.end();
-                            tracing::info!(stream = %stream.name, "stream ended");
+                        let on_air = {
+                            let mut inner = stream.lock();
+                            if inner.generation != generation {
+                                return;
+                            }
+                            inner.broadcast.take()
+                        };
+                        stream.packager.end();
+                        tracing::info!(stream = %stream.name, "stream ended");
+                        if let Some(on_air) = on_air {
+                            stream.end_broadcast(on_air).await;
                         }
                     }
                 }
             },
             &self.runtime,
         );
+    }
+}
+
+impl LiveStream {
+    /// The broadcast is over: its recording becomes a video, its end is stored.
+    pub(crate) async fn end_broadcast(&self, on_air: OnAir) {
+        if let Some(recorder) = &on_air.recorder {
+            recorder.finish().await;
+        }
+        if let Err(e) = self.store.broadcasts().end(&on_air.id).await {
+            tracing::warn!(stream = %self.name, error = %e, "could not store the end of the broadcast");
+        }
+        tracing::info!(stream = %self.name, broadcast = %on_air.id, recorded = on_air.recorder.is_some(), "broadcast ended");
+    }
+
+    /// The broadcast under way, for viewer sampling.
+    pub(crate) fn on_air(&self) -> Option<OnAir> {
+        self.lock().broadcast.clone()
     }
 }
 
@@ -158,6 +198,7 @@ impl LiveRegistry {
                     runtime: tokio::runtime::Handle::current(),
                     tracker: self.tracker.clone(),
                     shutdown: self.shutdown.clone(),
+                    store: self.store.clone(),
                 })
             })
             .clone()
@@ -180,20 +221,78 @@ impl LiveRegistry {
         Ok(found)
     }
 
+    /// A new broadcast of `found` (its first publish since it last ended), recorded when the
+    /// stream (or the server's default) says so. Failures to record are logged: the stream
+    /// goes live regardless.
+    async fn start_broadcast(&self, found: &KeyedStream) -> OnAir {
+        let mut recorder = None;
+        let mut video_id = None;
+        if found.record.unwrap_or(self.settings.record_by_default)
+            && let (Some(storage), Some(owner)) = (&self.settings.recordings, found.owner_id.as_deref())
+        {
+            let title = if found.title.is_empty() { found.name.clone() } else { found.title.clone() };
+            let details = oxcast_store::VideoDetails {
+                title,
+                privacy: oxcast_store::Privacy::Public,
+                ..oxcast_store::VideoDetails::default()
+            };
+            let made = self
+                .store
+                .videos()
+                .create(oxcast_store::NewVideo { owner_id: owner, details, profile: None, upload_size: None })
+                .await;
+            match made {
+                Ok(video) => {
+                    let _ = self.store.videos().start_processing(&video.id).await;
+                    let _ = self.store.videos().set_progress(&video.id, "recording", 0.0, None).await;
+                    recorder = Some(oxcast_vod::Recorder::start(
+                        storage.clone(),
+                        self.store.clone(),
+                        &video.id,
+                        self.settings.segment_duration,
+                        &tokio::runtime::Handle::current(),
+                        &self.tracker,
+                    ));
+                    video_id = Some(video.id);
+                }
+                Err(e) => tracing::warn!(stream = %found.name, error = %e, "cannot create the recording's video"),
+            }
+        }
+        let id = match self.store.broadcasts().start(&found.name, found.owner_id.as_deref(), video_id.as_deref()).await
+        {
+            Ok(b) => b.id,
+            Err(e) => {
+                tracing::warn!(stream = %found.name, error = %e, "cannot store the broadcast");
+                String::new()
+            }
+        };
+        tracing::info!(stream = %found.name, broadcast = %id, recording = ?video_id, "broadcast started");
+        OnAir { id, recorder }
+    }
+
     async fn grant(&self, request: PublishRequest) -> Result<PublishGrant, PublishRejected> {
-        let KeyedStream { name, profile, .. } = self.lookup(&request).await?;
-        let stream = self.stream(&name);
+        let found = self.lookup(&request).await?;
+        let stream = self.stream(&found.name);
+        let new_broadcast =
+            if stream.lock().broadcast.is_none() { Some(self.start_broadcast(&found).await) } else { None };
+        let KeyedStream { name, profile, .. } = found;
         let publisher = hub(oxcast_media::hub::DEFAULT_CAPACITY);
         let subscriber = publisher.subscribe();
         let ended = self.shutdown.child_token();
         let mut inner = stream.lock();
+        if let Some(on_air) = new_broadcast
+            && inner.broadcast.is_none()
+        {
+            inner.broadcast = Some(on_air);
+        }
         inner.generation += 1;
         let generation = inner.generation;
         if let Some(old) = inner.session.take() {
             tracing::info!(stream = %name, old = %old.protocol, new = %request.protocol, remote = %request.remote, "publisher takes the stream over");
             old.ended.cancel();
         }
-        let sink = Arc::new(PackagerSink { stream: stream.clone(), generation });
+        let recorder = inner.broadcast.as_ref().and_then(|b| b.recorder.clone());
+        let sink = Arc::new(PackagerSink { stream: stream.clone(), generation, recorder });
         let config = LiveSessionConfig {
             stream: name.clone(),
             segmenter: SegmenterConfig {
@@ -222,6 +321,17 @@ impl LiveRegistry {
         Ok(PublishGrant { stream_name: name, publisher, ended })
     }
 
+    /// Counts who watches each broadcast under way; run every few seconds.
+    pub async fn sample_viewers(&self, viewers: &dyn oxcast_api::ViewerCounts) {
+        let streams: Vec<Arc<LiveStream>> = self.streams().values().cloned().collect();
+        for stream in streams {
+            let Some(on_air) = stream.on_air() else { continue };
+            if let Some(count) = viewers.viewers(&stream.name).await {
+                let _ = self.store.broadcasts().sample_viewers(&on_air.id, count.current as i64).await;
+            }
+        }
+    }
+
     /// Updates each live session's ingest bitrate; run about once a second.
     pub fn sample_bitrates(&self) {
         for stream in self.streams().values() {
@@ -247,18 +357,22 @@ impl LiveRegistry {
         let streams: Vec<Arc<LiveStream>> = self.streams().values().cloned().collect();
         let mut ended = Vec::new();
         for stream in streams {
-            let thread = {
+            let (thread, on_air) = {
                 let mut inner = stream.lock();
                 if let Some(s) = inner.session.take() {
                     s.ended.cancel();
                 }
                 inner.generation += 1;
-                inner.thread.take()
+                (inner.thread.take(), inner.broadcast.take())
             };
             if let Some(thread) = thread {
                 thread.join();
             }
             stream.packager.end();
+            if let Some(on_air) = on_air {
+                // Called on a blocking thread (see `serve`): the recording's end is awaited here.
+                stream.runtime.block_on(stream.end_broadcast(on_air));
+            }
             if stream.packager.with_state(|state| state.phase == Phase::Ended) {
                 ended.push(stream.name.clone());
             }

@@ -1,4 +1,5 @@
-//! Adapts a session's CMAF output to the stream's LL-HLS packager.
+//! Adapts a session's CMAF output to the stream's LL-HLS packager, and to the broadcast's
+//! recording when there is one (the same parts: recordings are never encoded twice).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -14,10 +15,15 @@ use super::registry::LiveStream;
 pub(crate) struct PackagerSink {
     pub(crate) stream: Arc<LiveStream>,
     pub(crate) generation: u64,
+    /// The broadcast's recording, when it is recorded: it gets everything the packager gets.
+    pub(crate) recorder: Option<Arc<oxcast_vod::Recorder>>,
 }
 
 impl CmafSink for PackagerSink {
     fn session_started(&self, renditions: &[RenditionInfo]) {
+        if let Some(r) = &self.recorder {
+            r.session_started(renditions);
+        }
         let metas = renditions
             .iter()
             .map(|r| RenditionMeta {
@@ -37,6 +43,9 @@ impl CmafSink for PackagerSink {
     }
 
     fn init_segment(&self, rendition: &str, data: Bytes, video: Option<VideoDetails>) {
+        if let Some(r) = &self.recorder {
+            r.init_segment(rendition, data.clone(), video.clone());
+        }
         self.stream.packager.set_init(
             rendition,
             data,
@@ -47,6 +56,9 @@ impl CmafSink for PackagerSink {
     }
 
     fn part(&self, rendition: &str, part: CmafPart) {
+        if let Some(r) = &self.recorder {
+            r.part(rendition, &part);
+        }
         let last_frame = part.last_frame_received;
         self.stream.packager.push_part(
             rendition,
@@ -67,6 +79,9 @@ impl CmafSink for PackagerSink {
     }
 
     fn session_ended(&self) {
+        if let Some(r) = &self.recorder {
+            r.session_ended();
+        }
         self.stream.packager.interrupt();
     }
 

@@ -23,6 +23,7 @@
 //! This crate knows no HTTP, no JSON shapes, no media and no protocol.
 
 mod api_tokens;
+mod broadcasts;
 mod chat_tokens;
 mod connect;
 mod direct_uploads;
@@ -44,6 +45,7 @@ mod videos;
 use sqlx::AnyPool;
 
 pub use api_tokens::{ApiToken, ApiTokens};
+pub use broadcasts::{Broadcast, Broadcasts};
 pub use chat_tokens::{ChatRole, ChatTokenHolder, ChatTokens, NewChatToken};
 pub use connect::{Dialect, redact_url};
 pub use direct_uploads::{DirectUpload, DirectUploads};
@@ -103,6 +105,11 @@ impl Store {
     /// The video catalog.
     pub fn videos(&self) -> Videos<'_> {
         Videos::new(&self.pool)
+    }
+
+    /// Live sessions as broadcasts, with their viewers and recordings.
+    pub fn broadcasts(&self) -> Broadcasts<'_> {
+        Broadcasts::new(&self.pool)
     }
 
     /// One-time direct-upload URLs.

@@ -36,6 +36,21 @@ impl PageRequest {
     }
 }
 
+impl PageRequest {
+    /// The cursor of a list sorted newest first by (Unix time, id): `(i64::MAX, "")` without a
+    /// cursor (every row is older, and the id never decides).
+    pub(crate) fn before_time_and_id(&self) -> Result<(i64, String), StoreError> {
+        match self.after()? {
+            Some(key) => {
+                let bad = || StoreError::Invalid("cursor is not one this server gave".into());
+                let (t, id) = key.split_once(':').ok_or_else(bad)?;
+                Ok((t.parse::<i64>().map_err(|_| bad())?, id.to_owned()))
+            }
+            None => Ok((i64::MAX, String::new())),
+        }
+    }
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {

@@ -20,6 +20,11 @@ pub struct KeyedStream {
     pub name: String,
     /// Transcoding profile; `None` for the server default.
     pub profile: Option<String>,
+    /// Record broadcasts into the catalog; `None` for the server default.
+    pub record: Option<bool>,
+    /// The owner (who a recording belongs to) and the title a recording gets.
+    pub owner_id: Option<String>,
+    pub title: String,
     pub srt_passphrase: Option<String>,
 }
 
@@ -44,6 +49,8 @@ pub struct StreamRecord {
     pub profile: Option<String>,
     /// SRT publishers must encrypt with the stream's passphrase.
     pub srt_encrypted: bool,
+    /// Broadcasts are recorded into the catalog; `None` for the server default.
+    pub record: Option<bool>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -75,7 +82,8 @@ impl StreamDetails {
     }
 }
 
-const RECORD_COLUMNS: &str = "name, owner_id, title, description, category, profile, srt_passphrase, created_at";
+const RECORD_COLUMNS: &str =
+    "name, owner_id, title, description, category, profile, srt_passphrase, record, created_at";
 
 impl StreamRecord {
     fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
@@ -89,6 +97,7 @@ impl StreamRecord {
             },
             profile: row.try_get("profile")?,
             srt_encrypted: row.try_get::<Option<String>, _>("srt_passphrase")?.is_some(),
+            record: row.try_get::<Option<i64>, _>("record")?.map(|r| r != 0),
             created_at: row.try_get("created_at")?,
         })
     }
@@ -146,14 +155,19 @@ impl<'a> Streams<'a> {
 
     /// The stream a publisher's key belongs to, with its publishing settings.
     pub async fn by_key(&self, key: &str) -> Result<Option<KeyedStream>, StoreError> {
-        let row = sqlx::query("SELECT name, profile, srt_passphrase FROM streams WHERE key_hash = $1")
-            .bind(hash_secret(key))
-            .fetch_optional(self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT name, profile, srt_passphrase, record, owner_id, title FROM streams WHERE key_hash = $1",
+        )
+        .bind(hash_secret(key))
+        .fetch_optional(self.pool)
+        .await?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(KeyedStream {
             name: r.try_get("name")?,
             profile: r.try_get("profile")?,
+            record: r.try_get::<Option<i64>, _>("record")?.map(|v| v != 0),
+            owner_id: r.try_get("owner_id")?,
+            title: r.try_get("title")?,
             srt_passphrase: r.try_get("srt_passphrase")?,
         }))
     }
@@ -221,6 +235,17 @@ impl<'a> Streams<'a> {
     pub async fn set_profile(&self, name: &str, profile: Option<&ProfileName>) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE streams SET profile = $1 WHERE name = $2")
             .bind(profile.map(ProfileName::as_str))
+            .bind(name)
+            .execute(self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether the stream's broadcasts are recorded (`None`: the server's default); false if
+    /// there is no such stream.
+    pub async fn set_record(&self, name: &str, record: Option<bool>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE streams SET record = $1 WHERE name = $2")
+            .bind(record.map(i64::from))
             .bind(name)
             .execute(self.pool)
             .await?;

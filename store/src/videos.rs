@@ -284,14 +284,7 @@ impl<'a> Videos<'a> {
     /// Videos newest first, a page at a time: `owner`'s only, or everyone's with `None`.
     pub async fn page(&self, owner: Option<&str>, page: &PageRequest) -> Result<Page<Video>, StoreError> {
         let limit = page.limit()?;
-        let (before_time, before_id) = match page.after()? {
-            Some(key) => {
-                let bad = || StoreError::Invalid("cursor is not one this server gave".into());
-                let (t, id) = key.split_once(':').ok_or_else(bad)?;
-                (t.parse::<i64>().map_err(|_| bad())?, id.to_owned())
-            }
-            None => (i64::MAX, String::new()),
-        };
+        let (before_time, before_id) = page.before_time_and_id()?;
         let filter = if owner.is_some() { "owner_id = $4 AND" } else { "" };
         let sql = format!(
             "SELECT {COLUMNS} FROM videos WHERE {filter} (created_at < $1 OR (created_at = $2 AND id < $3)) \

@@ -16,10 +16,15 @@ const VERSION: u32 = 7;
 pub struct SegmentEntry {
     pub uri: String,
     pub duration_secs: f64,
+    /// A new publish session starts here (a recording across a reconnect).
+    pub discontinuity: bool,
+    /// The init segment from here on, when it changes (always set on the first segment).
+    pub map: Option<String>,
 }
 
 /// A rendition's media playlist. `target_secs` is the segment length; the target duration is
-/// the larger of it and the longest segment, rounded as the spec rounds EXTINF.
+/// the larger of it and the longest segment, rounded as the spec rounds EXTINF. `init_uri` is
+/// the init segment of segments that name none.
 pub fn media_playlist(init_uri: &str, segments: &[SegmentEntry], target_secs: f64, finished: bool) -> String {
     let longest = segments.iter().map(|s| s.duration_secs).fold(target_secs, f64::max);
     let target = longest.round().max(1.0) as u64;
@@ -33,8 +38,16 @@ pub fn media_playlist(init_uri: &str, segments: &[SegmentEntry], target_secs: f6
     if !finished {
         let _ = writeln!(out, "#EXT-X-START:TIME-OFFSET=0");
     }
-    let _ = writeln!(out, "#EXT-X-MAP:URI=\"{init_uri}\"");
+    if segments.first().is_none_or(|s| s.map.is_none()) {
+        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{init_uri}\"");
+    }
     for s in segments {
+        if s.discontinuity {
+            let _ = writeln!(out, "#EXT-X-DISCONTINUITY");
+        }
+        if let Some(map) = &s.map {
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{map}\"");
+        }
         let _ = writeln!(out, "#EXTINF:{:.5},", s.duration_secs);
         let _ = writeln!(out, "{}", s.uri);
     }
@@ -146,8 +159,26 @@ mod tests {
         durations
             .iter()
             .enumerate()
-            .map(|(i, d)| SegmentEntry { uri: format!("seg-{:05}.m4s", i + 1), duration_secs: *d })
+            .map(|(i, d)| SegmentEntry {
+                uri: format!("seg-{:05}.m4s", i + 1),
+                duration_secs: *d,
+                discontinuity: false,
+                map: None,
+            })
             .collect()
+    }
+
+    #[test]
+    fn a_reconnect_is_a_discontinuity_with_its_own_init_segment() {
+        let mut list = segments(&[2.0, 2.0, 2.0]);
+        list[0].map = Some("init.mp4".into());
+        list[2].discontinuity = true;
+        list[2].map = Some("init-2.mp4".into());
+        let text = media_playlist("init.mp4", &list, 2.0, true);
+        assert_eq!(text.matches("#EXT-X-MAP").count(), 2, "{text}");
+        assert!(text.contains(
+            "seg-00002.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\"\n#EXTINF:2.00000,\nseg-00003.m4s"
+        ));
     }
 
     #[test]

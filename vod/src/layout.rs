@@ -3,7 +3,8 @@
 //! Everything a video has is under `videos/ID/`, the same relative paths as its playback URLs
 //! under `/vod/ID/` (so serving is a prefix swap, and deleting a video is one prefix delete):
 //! `index.m3u8` (multivariant), `RENDITION/index.m3u8`, `RENDITION/init.mp4`,
-//! `RENDITION/seg-00001.m4s`..., `poster.jpg`, `storyboard.jpg`, `storyboard.vtt`.
+//! `RENDITION/seg-00001.m4s`..., `poster.jpg`, `storyboard.jpg`, `storyboard.vtt` (a recording
+//! also `RENDITION/init-2.mp4`... after reconnects).
 
 use crate::storage::{ObjectKey, StorageError};
 
@@ -22,6 +23,12 @@ pub fn video_prefix(id: &str) -> String {
 /// The object behind `/vod/ID/PATH`.
 pub fn object(id: &str, path: &str) -> Result<ObjectKey, StorageError> {
     ObjectKey::new(format!("videos/{id}/{path}"))
+}
+
+/// The `n`th init segment of a rendition (from 1): `init.mp4`, then `init-2.mp4`, ... (a
+/// recording gets one per publish session).
+pub fn init_name(n: usize) -> String {
+    if n <= 1 { INIT_SEGMENT.to_owned() } else { format!("init-{n}.mp4") }
 }
 
 /// A segment's name, numbered from 1.

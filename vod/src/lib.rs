@@ -19,9 +19,11 @@
 pub mod hls;
 pub mod layout;
 pub mod processing;
+pub mod recording;
 pub mod storage;
 pub mod uploads;
 
 pub use processing::{PROCESS_ATTEMPTS, PROCESS_VIDEO, ProcessingConfig, Processor, RenditionSummary};
+pub use recording::Recorder;
 pub use storage::{ByteStream, LocalStorage, MemoryStorage, ObjectKey, ObjectMeta, Storage, StorageError};
 pub use uploads::{AppendError, Appended, PART_BYTES, UploadParts};

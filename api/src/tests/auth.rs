@@ -12,6 +12,7 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("patch", "/api/streams/{name}") => json!({"title": "t"}),
         ("put", "/api/streams/{name}/profile") => json!({"profile": null}),
         ("put", "/api/streams/{name}/srt-passphrase") => json!({"passphrase": null}),
+        ("put", "/api/streams/{name}/recording") => json!({"record": true}),
         ("post", "/api/chat/tokens") => json!({"name": "Ann"}),
         ("post", "/api/users") => json!({"name": "matrix-user"}),
         ("post", "/api/tokens") => json!({"name": "t", "scopes": ["streams:read"]}),
@@ -23,7 +24,8 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
     })
 }
 
-const BODILESS: [(&str, &str); 14] = [
+const BODILESS: [(&str, &str); 15] = [
+    ("get", "/api/streams/{name}/broadcasts"),
     ("get", "/api/videos/direct-uploads/{id}"),
     ("delete", "/api/videos/{id}"),
     ("options", "/api/uploads"),

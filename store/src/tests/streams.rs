@@ -17,7 +17,41 @@ on_both_dialects!(
     streams_list_in_name_order_with_their_settings,
     pages_walk_every_row_once_with_cursors,
     stream_details_are_checked_and_stored,
+    recording_settings_and_broadcasts_are_kept,
 );
+
+async fn recording_settings_and_broadcasts_are_kept(s: Store) {
+    let owner = owner(&s).await;
+    let made = s.streams().create("show", &owner, None).await.unwrap();
+    let keyed = s.streams().by_key(made.key.as_str()).await.unwrap().unwrap();
+    assert_eq!((keyed.record, keyed.owner_id.as_deref()), (None, Some(owner.as_str())), "the server's default");
+    assert!(s.streams().set_record("show", Some(true)).await.unwrap());
+    assert_eq!(s.streams().get("show").await.unwrap().unwrap().record, Some(true));
+    assert!(s.streams().set_record("show", None).await.unwrap());
+    assert_eq!(s.streams().by_key(made.key.as_str()).await.unwrap().unwrap().record, None);
+    assert!(!s.streams().set_record("nope", Some(false)).await.unwrap());
+
+    let first = s.broadcasts().start("show", Some(&owner), Some("v_rec")).await.unwrap();
+    for n in [3, 9, 6] {
+        s.broadcasts().sample_viewers(&first.id, n).await.unwrap();
+    }
+    assert_eq!(s.broadcasts().unfinished().await.unwrap().len(), 1);
+    assert!(s.broadcasts().end(&first.id).await.unwrap());
+    assert!(!s.broadcasts().end(&first.id).await.unwrap(), "ends once");
+    s.broadcasts().sample_viewers(&first.id, 100).await.unwrap();
+    let ended = s.broadcasts().get(&first.id).await.unwrap().unwrap();
+    assert_eq!((ended.peak_viewers, ended.average_viewers), (9, 6.0), "no samples after the end");
+    assert!(ended.ended_at.is_some() && s.broadcasts().unfinished().await.unwrap().is_empty());
+    let second = s.broadcasts().start("show", Some(&owner), None).await.unwrap();
+    let page = s.broadcasts().page("show", &PageRequest { limit: Some(1), cursor: None }).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    let rest = s.broadcasts().page("show", &PageRequest { limit: Some(1), cursor: page.next_cursor }).await.unwrap();
+    let mut ids = vec![page.items[0].id.clone(), rest.items[0].id.clone()];
+    ids.sort();
+    let mut want = vec![first.id, second.id];
+    want.sort();
+    assert_eq!(ids, want, "both, once each, newest first");
+}
 
 async fn keys_resolve_to_their_stream_and_are_not_stored_in_clear(s: Store) {
     let created = s.streams().create("cam-1", &owner(&s).await, None).await.unwrap();

@@ -13,7 +13,7 @@
 //! the job again and starts it over.
 
 mod source;
-mod writer;
+pub(crate) mod writer;
 
 use std::collections::HashMap;
 use std::sync::Arc;

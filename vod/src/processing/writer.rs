@@ -58,7 +58,10 @@ struct Rendition {
     expected: Expected,
     codecs: Option<String>,
     video: Option<VideoDetails>,
-    has_init: bool,
+    /// Init segments stored so far (a recording gets one per publish session).
+    inits: usize,
+    /// A new init segment arrived: the next segment starts a discontinuity with it.
+    pending_map: Option<String>,
     segments: Vec<(SegmentEntry, u64)>,
 }
 
@@ -115,7 +118,14 @@ impl Writer {
     ) -> Self {
         let renditions = expected
             .into_iter()
-            .map(|expected| Rendition { expected, codecs: None, video: None, has_init: false, segments: Vec::new() })
+            .map(|expected| Rendition {
+                expected,
+                codecs: None,
+                video: None,
+                inits: 0,
+                pending_map: None,
+                segments: Vec::new(),
+            })
             .collect();
         Self {
             storage,
@@ -135,29 +145,39 @@ impl Writer {
         Ok(self)
     }
 
-    async fn take(&mut self, output: Output) -> Result<(), StorageError> {
+    pub(crate) async fn take(&mut self, output: Output) -> Result<(), StorageError> {
         let (rendition, file, data) = match output {
             Output::Init { rendition, data, codecs, video } => {
                 let Some(r) = self.renditions.iter_mut().find(|r| r.expected.id == rendition) else { return Ok(()) };
-                r.codecs = codecs;
-                r.video = video;
-                r.has_init = true;
-                (rendition, layout::INIT_SEGMENT.to_owned(), data)
+                r.codecs = codecs.or(r.codecs.take());
+                r.video = video.or(r.video.take());
+                r.inits += 1;
+                let name = layout::init_name(r.inits);
+                r.pending_map = Some(name.clone());
+                (rendition, name, data)
             }
             Output::Segment { rendition, data, duration } => {
                 let Some(r) = self.renditions.iter_mut().find(|r| r.expected.id == rendition) else { return Ok(()) };
+                if r.inits == 0 {
+                    return Ok(()); // a segment without its init segment cannot be played
+                }
                 let name = layout::segment_name(r.segments.len() + 1);
-                r.segments.push((
-                    SegmentEntry { uri: name.clone(), duration_secs: duration.as_secs_f64() },
-                    data.len() as u64,
-                ));
+                let map = r.pending_map.take();
+                let entry = SegmentEntry {
+                    uri: name.clone(),
+                    duration_secs: duration.as_secs_f64(),
+                    discontinuity: map.is_some() && !r.segments.is_empty(),
+                    map,
+                };
+                r.segments.push((entry, data.len() as u64));
                 (rendition, name, data)
             }
         };
+        let is_init = file.starts_with("init");
         self.put(&layout::in_rendition(&rendition, &file), data).await?;
-        if file != layout::INIT_SEGMENT {
+        if !is_init {
             self.write_media_playlist(&rendition, false).await?;
-            if !self.playable && self.renditions.iter().all(|r| r.has_init && !r.segments.is_empty()) {
+            if !self.playable && self.renditions.iter().all(|r| !r.segments.is_empty()) {
                 self.write_multivariant(false).await?;
                 self.playable = true;
                 if let Err(e) = self.store.videos().set_playable(&self.video_id).await {
@@ -168,9 +188,33 @@ impl Writer {
         Ok(())
     }
 
+    /// No rendition left (a recording whose renditions all ended early).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.renditions.is_empty()
+    }
+
     /// Every rendition that should exist, does, with at least one segment.
     pub(crate) fn missing(&self) -> Vec<String> {
         self.renditions.iter().filter(|r| r.segments.is_empty()).map(|r| r.expected.id.clone()).collect()
+    }
+
+    /// Keeps only the renditions that cover the whole recording (within `slack`): a rung shed
+    /// during a broadcast, or missing from a reconnect, ends early, and a multivariant cannot
+    /// say a variant exists for part of the time only. The dropped ones' objects are removed.
+    pub(crate) async fn keep_complete(&mut self, slack: Duration) -> Result<Vec<String>, StorageError> {
+        let total = |r: &Rendition| r.segments.iter().map(|(s, _)| s.duration_secs).sum::<f64>();
+        let longest = self.renditions.iter().map(total).fold(0.0, f64::max);
+        let (keep, drop): (Vec<Rendition>, Vec<Rendition>) = self
+            .renditions
+            .drain(..)
+            .partition(|r| !r.segments.is_empty() && total(r) + slack.as_secs_f64() >= longest);
+        self.renditions = keep;
+        let mut dropped = Vec::new();
+        for r in drop {
+            self.storage.delete_prefix(&format!("{}{}/", layout::video_prefix(&self.video_id), r.expected.id)).await?;
+            dropped.push(r.expected.id);
+        }
+        Ok(dropped)
     }
 
     /// VOD playlists and the measured multivariant; returns what each rendition became.
@@ -207,7 +251,7 @@ impl Writer {
     async fn write_media_playlist(&self, rendition: &str, finished: bool) -> Result<(), StorageError> {
         let Some(r) = self.renditions.iter().find(|r| r.expected.id == rendition) else { return Ok(()) };
         let segments: Vec<SegmentEntry> = r.segments.iter().map(|(s, _)| s.clone()).collect();
-        let text = hls::media_playlist(layout::INIT_SEGMENT, &segments, self.segment_secs, finished);
+        let text = hls::media_playlist(&layout::init_name(1), &segments, self.segment_secs, finished);
         self.put(&layout::in_rendition(rendition, layout::MEDIA_PLAYLIST), Bytes::from(text)).await
     }
 

@@ -1,0 +1,145 @@
+//! The broadcasts aggregate: one live session of a stream as people think of it, from the first
+//! publish until the stream ends after the offline grace (reconnects within the grace belong to
+//! the same broadcast), with its viewers (sampled: peak and average) and its recording (a video
+//! in the catalog). A broadcast without an end when the server starts was cut by a crash or a
+//! kill: [`Broadcasts::unfinished`] finds them so their recordings can be finished.
+
+use sqlx::{AnyPool, Row};
+
+use crate::page::{Page, PageRequest};
+use crate::{Secret, StoreError};
+
+/// A broadcast as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Broadcast {
+    pub id: String,
+    pub stream_name: String,
+    pub owner_id: Option<String>,
+    /// Unix seconds.
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub peak_viewers: i64,
+    /// Mean of the samples (0 without samples).
+    pub average_viewers: f64,
+    /// The recording, when the stream was recorded.
+    pub video_id: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, stream_name, owner_id, started_at, ended_at, peak_viewers, viewer_sum, viewer_samples, video_id";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<Broadcast, StoreError> {
+    let sum: i64 = row.try_get("viewer_sum")?;
+    let samples: i64 = row.try_get("viewer_samples")?;
+    Ok(Broadcast {
+        id: row.try_get("id")?,
+        stream_name: row.try_get("stream_name")?,
+        owner_id: row.try_get("owner_id")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+        peak_viewers: row.try_get("peak_viewers")?,
+        average_viewers: if samples > 0 { sum as f64 / samples as f64 } else { 0.0 },
+        video_id: row.try_get("video_id")?,
+    })
+}
+
+/// Broadcasts (see [`crate::Store::broadcasts`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Broadcasts<'a> {
+    pool: &'a AnyPool,
+}
+
+impl<'a> Broadcasts<'a> {
+    pub(crate) fn new(pool: &'a AnyPool) -> Self {
+        Self { pool }
+    }
+
+    /// A broadcast of `stream` starts now, recorded into `video_id` when given.
+    pub async fn start(
+        &self,
+        stream: &str,
+        owner_id: Option<&str>,
+        video_id: Option<&str>,
+    ) -> Result<Broadcast, StoreError> {
+        let b = Broadcast {
+            id: Secret::id("bc_"),
+            stream_name: stream.to_owned(),
+            owner_id: owner_id.map(str::to_owned),
+            started_at: oxcast_media::clock::unix_seconds(),
+            ended_at: None,
+            peak_viewers: 0,
+            average_viewers: 0.0,
+            video_id: video_id.map(str::to_owned),
+        };
+        sqlx::query(
+            "INSERT INTO broadcasts (id, stream_name, owner_id, started_at, video_id) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&b.id)
+        .bind(&b.stream_name)
+        .bind(b.owner_id.as_deref())
+        .bind(b.started_at)
+        .bind(b.video_id.as_deref())
+        .execute(self.pool)
+        .await?;
+        Ok(b)
+    }
+
+    /// Counts `viewers` watching now.
+    pub async fn sample_viewers(&self, id: &str, viewers: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE broadcasts SET peak_viewers = CASE WHEN peak_viewers < $1 THEN $2 ELSE peak_viewers END, \
+             viewer_sum = viewer_sum + $3, viewer_samples = viewer_samples + 1 WHERE id = $4 AND ended_at IS NULL",
+        )
+        .bind(viewers)
+        .bind(viewers)
+        .bind(viewers)
+        .bind(id)
+        .execute(self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The broadcast is over.
+    pub async fn end(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE broadcasts SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+            .bind(oxcast_media::clock::unix_seconds())
+            .bind(id)
+            .execute(self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Broadcast>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool).await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Broadcasts that never ended (the server stopped without ending them).
+    pub async fn unfinished(&self) -> Result<Vec<Broadcast>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM broadcasts WHERE ended_at IS NULL ORDER BY started_at, id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool).await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// A stream's broadcasts, newest first, a page at a time.
+    pub async fn page(&self, stream: &str, page: &PageRequest) -> Result<Page<Broadcast>, StoreError> {
+        let limit = page.limit()?;
+        let (before_time, before_id) = page.before_time_and_id()?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM broadcasts WHERE stream_name = $1 AND (started_at < $2 OR (started_at = $3 AND id < $4)) \
+             ORDER BY started_at DESC, id DESC LIMIT {}",
+            i64::from(limit) + 1
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(stream)
+            .bind(before_time)
+            .bind(before_time)
+            // With no cursor, `started_at < i64::MAX` takes every row and the id part never decides.
+            .bind(before_id)
+            .fetch_all(self.pool)
+            .await?;
+        let items: Vec<Broadcast> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        Ok(Page::from_rows(items, limit, |b| format!("{}:{}", b.started_at, b.id)))
+    }
+}
