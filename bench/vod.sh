@@ -35,7 +35,7 @@ cpu0=$(cpu_seconds "$OX_PID")
 t_upload0=$(now)
 hdrs=$(curl -s -D - -o /dev/null -X POST "http://$OX_HTTP/api/uploads" -H "Authorization: Bearer $ADMIN" \
   -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $size" -H "Upload-Metadata: $meta" \
-  -H 'Content-Type: application/offset+octet-stream' --data-binary @"$src")
+  -H 'Content-Type: application/offset+octet-stream' -T "$src")
 t_last_byte=$(now)
 id=$(grep -i '^oxcast-video-id:' <<<"$hdrs" | tr -d '\r' | awk '{print $2}')
 [[ -n "$id" ]] || die "no video id: $hdrs"
@@ -79,7 +79,7 @@ base_rss=$(awk '/VmRSS/ {print $2 / 1024}' "/proc/$OX_PID/status")
 t2=$(now)
 curl -s -o /dev/null -X POST "http://$OX_HTTP/api/uploads" -H "Authorization: Bearer $ADMIN" \
   -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: $(stat -c %s "$big")" -H "Upload-Metadata: $meta" \
-  -H 'Content-Type: application/offset+octet-stream' --data-binary @"$big"
+  -H 'Content-Type: application/offset+octet-stream' -T "$big"
 sync; t3=$(now)
 big_peak=$(peak_rss_mb "$OX_PID")
 

@@ -177,6 +177,43 @@ fn an_upload_becomes_hls_that_decodes_whole_with_aligned_keyframe_segments() {
     assert_eq!((oembed["type"].as_str(), oembed["title"].as_str()), (Some("video"), Some("A test clip")));
     assert!(oembed["html"].as_str().unwrap().contains(&format!("/embed/v/{id}")), "{oembed}");
 
+    // Captions: SRT and WebVTT become subtitle renditions of the multivariant.
+    let put_captions = |lang: &str, label: &str, content_type: &str, body: &str| {
+        client()
+            .put(server.url(&format!("/api/videos/{id}/captions/{lang}?label={label}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .unwrap()
+    };
+    let r = put_captions("en", "English", "application/x-subrip", "1\n00:00:01,000 --> 00:00:03,000\nHello\n");
+    assert_eq!(r.status().as_u16(), 200, "{:?}", r.text());
+    let r = put_captions("fr", "Francais", "text/vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nBonjour\n");
+    assert_eq!(r.status().as_u16(), 200);
+    let r = put_captions("de", "Deutsch", "text/vtt", "no cues at all");
+    assert_eq!(r.status().as_u16(), 400, "{:?}", r.text());
+    let with_subs = parse_master(&get(&server, &format!("/vod/{id}/index.m3u8")).text().unwrap());
+    let subs: Vec<&str> = with_subs
+        .alternatives
+        .iter()
+        .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
+        .map(|a| a.language.as_deref().unwrap())
+        .collect();
+    assert_eq!(subs, ["en", "fr"]);
+    assert!(with_subs.variants.iter().all(|v| v.subtitles.as_deref() == Some("subs")));
+    let vtt = get(&server, &format!("/vod/{id}/captions/en.vtt"));
+    assert!(vtt.headers()["content-type"].to_str().unwrap().starts_with("text/vtt"));
+    assert_eq!(vtt.text().unwrap(), "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nHello\n");
+    let sub_playlist = parse_media(&get(&server, &format!("/vod/{id}/captions/en.m3u8")).text().unwrap());
+    assert!((f64::from(sub_playlist.segments[0].duration) - 9.0).abs() < 0.1, "spans the video");
+    let r =
+        client().delete(server.url(&format!("/api/videos/{id}/captions/fr"))).bearer_auth(ADMIN_TOKEN).send().unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let listed: Value = get(&server, &format!("/api/videos/{id}/captions")).json().unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(get(&server, &format!("/vod/{id}/index.m3u8")).text().unwrap().matches("TYPE=SUBTITLES").count(), 1);
+
     // Private: only the owner.
     let r = client()
         .patch(server.url(&format!("/api/videos/{id}")))
@@ -249,6 +286,18 @@ fn a_matrix_of_inputs_each_gives_its_ladder() {
             vec![("360p", 640, 360)],
             false,
         ),
+        (
+            "av1-opus.webm",
+            format!("{} {} -c:v libsvtav1 -preset 12 -c:a libopus -shortest", src("320x240", 1), tone(1)),
+            vec![("240p", 320, 240)],
+            true,
+        ),
+        (
+            "1080p60.mp4",
+            "-f lavfi -i testsrc2=duration=2:size=1920x1080:rate=60 -c:v libx264 -preset ultrafast -g 120".into(),
+            vec![("1080p", 1920, 1080), ("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360)],
+            false,
+        ),
         ("audio-only.m4a", format!("{} -c:a aac", tone(3)), vec![], true),
         ("odd.mp4", format!("{} -c:v libx264 -preset ultrafast", src("853x479", 2)), vec![("360p", 642, 360)], false),
         (
@@ -285,6 +334,11 @@ fn a_matrix_of_inputs_each_gives_its_ladder() {
             .map(|r| (r["id"].as_str().unwrap(), r["width"].as_u64().unwrap(), r["height"].as_u64().unwrap()))
             .collect();
         assert_eq!(&videos, ladder, "{name}");
+        if *name == "1080p60.mp4" {
+            let rates: Vec<f64> =
+                renditions.iter().filter(|r| r["kind"] == "video").map(|r| r["frame_rate"].as_f64().unwrap()).collect();
+            assert_eq!(rates, [60.0, 60.0, 30.0, 30.0], "60 fps kept up to 720p, capped below");
+        }
         assert_eq!(renditions.iter().any(|r| r["kind"] == "audio"), *audio, "{name}");
         let master = get(&server, &format!("/vod/{id}/index.m3u8")).text().unwrap();
         assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), ladder.len().max(1), "{name}: {master}");

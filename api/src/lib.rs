@@ -12,6 +12,7 @@
 mod accounts;
 pub mod auth;
 mod broadcasts;
+mod captions;
 mod chat_tokens;
 pub mod client;
 mod direct_uploads;
@@ -100,6 +101,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(uploads::routes())
         .merge(videos::routes())
         .merge(direct_uploads::routes())
+        .merge(captions::routes())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonResponses, &mut document);
     (router, document)

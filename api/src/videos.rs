@@ -143,7 +143,7 @@ async fn get_one(
 }
 
 /// The caller's video `id`, or 404 (also for someone else's).
-async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Video, AppError> {
+pub(crate) async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Video, AppError> {
     let video = state.store.videos().get(id).await?.ok_or(AppError::NotFound("video"))?;
     if caller.can_see(Some(&video.owner_id)) { Ok(video) } else { Err(AppError::NotFound("video")) }
 }

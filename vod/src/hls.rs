@@ -89,14 +89,11 @@ pub struct SubtitleEntry {
 }
 
 const AUDIO_GROUP: &str = "audio";
-const SUBTITLE_GROUP: &str = "subs";
+pub(crate) const SUBTITLE_GROUP: &str = "subs";
 
-/// The multivariant playlist. Without video, the audio rendition is the one variant.
-pub fn multivariant(variants: &[VariantEntry], audio: Option<&AudioEntry>, subtitles: &[SubtitleEntry]) -> String {
+/// The `#EXT-X-MEDIA:TYPE=SUBTITLES` lines of `subtitles`.
+pub(crate) fn subtitle_media_lines(subtitles: &[SubtitleEntry]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "#EXTM3U");
-    let _ = writeln!(out, "#EXT-X-VERSION:{VERSION}");
-    let _ = writeln!(out, "#EXT-X-INDEPENDENT-SEGMENTS");
     for s in subtitles {
         let _ = writeln!(
             out,
@@ -106,6 +103,29 @@ pub fn multivariant(variants: &[VariantEntry], audio: Option<&AudioEntry>, subti
             s.uri
         );
     }
+    out
+}
+
+/// A tag line without attribute `name` (its quoted or plain value).
+pub(crate) fn without_attribute(line: &str, name: &str) -> String {
+    let needle = format!(",{name}=");
+    let Some(at) = line.find(&needle) else { return line.to_owned() };
+    let rest = &line[at + needle.len()..];
+    let end = if let Some(quoted) = rest.strip_prefix('"') {
+        quoted.find('"').map_or(rest.len(), |i| i + 2)
+    } else {
+        rest.find(',').unwrap_or(rest.len())
+    };
+    format!("{}{}", &line[..at], &rest[end..])
+}
+
+/// The multivariant playlist. Without video, the audio rendition is the one variant.
+pub fn multivariant(variants: &[VariantEntry], audio: Option<&AudioEntry>, subtitles: &[SubtitleEntry]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "#EXTM3U");
+    let _ = writeln!(out, "#EXT-X-VERSION:{VERSION}");
+    let _ = writeln!(out, "#EXT-X-INDEPENDENT-SEGMENTS");
+    out.push_str(&subtitle_media_lines(subtitles));
     let subs = if subtitles.is_empty() { String::new() } else { format!(",SUBTITLES=\"{SUBTITLE_GROUP}\"") };
     if variants.is_empty() {
         if let Some(a) = audio {

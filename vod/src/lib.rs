@@ -16,6 +16,7 @@
 //!
 //! This crate knows no HTTP and no SQL (the catalog and the job queue live in `oxcast-store`).
 
+pub mod captions;
 pub mod hls;
 pub mod layout;
 pub mod processing;

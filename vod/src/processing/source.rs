@@ -11,6 +11,10 @@ use tokio::runtime::Handle;
 
 use crate::storage::{ObjectMeta, Storage};
 
+/// A read that takes longer than this fails (and with it the attempt, which is retried): a
+/// storage that hangs must not hang the pipeline, which could then never be stopped.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub(crate) struct UploadSource {
     storage: Arc<dyn Storage>,
     /// The parts in order, with the offset each starts at.
@@ -54,7 +58,7 @@ impl FileSource for UploadSource {
                 (part.clone(), from..to)
             })
             .collect();
-        self.runtime.block_on(async move {
+        let read = async move {
             let mut out = BytesMut::with_capacity((end - offset) as usize);
             for (part, range) in wanted {
                 let mut body = storage.get_range(&part.key, range).await.map_err(std::io::Error::other)?;
@@ -62,7 +66,12 @@ impl FileSource for UploadSource {
                     out.extend_from_slice(&chunk?);
                 }
             }
-            Ok(out.freeze())
+            Ok::<Bytes, std::io::Error>(out.freeze())
+        };
+        self.runtime.block_on(async move {
+            tokio::time::timeout(READ_TIMEOUT, read)
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "storage did not answer within 60 s"))?
         })
     }
 }

@@ -293,7 +293,9 @@ impl Writer {
             })
             .collect();
         let text = hls::multivariant(&variants, audio_entry.as_ref(), &[]);
-        self.put(layout::MULTIVARIANT, Bytes::from(text)).await
+        self.put(layout::MULTIVARIANT, Bytes::from(text)).await?;
+        // Captions uploaded before this multivariant existed join it now.
+        crate::captions::stored::apply(&self.storage, &self.video_id).await
     }
 
     async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
