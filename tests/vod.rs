@@ -446,3 +446,28 @@ fn a_server_killed_mid_upload_and_mid_processing_loses_nothing() {
     };
     assert!(stored == bytes, "the upload is the file, byte for byte");
 }
+
+#[test]
+fn a_video_deleted_while_processing_stops_and_leaves_nothing_behind() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = make(
+        dir.path(),
+        "long.mp4",
+        "-f lavfi -i testsrc2=duration=40:size=1280x720:rate=30 -c:v libx264 -preset ultrafast -g 60",
+    );
+    let id = upload(&server, &std::fs::read(&file).unwrap(), "short-lived", "private");
+    wait_for("encoding", Duration::from_secs(60), || {
+        let v = video(&server, &id);
+        v["stage"] == "encoding" && v["progress"].as_f64().unwrap_or(0.0) > 0.05
+    });
+    let r = client().delete(server.url(&format!("/api/videos/{id}"))).bearer_auth(ADMIN_TOKEN).send().unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert!(
+        server.wait_for_log("video deleted while processing; stopped", Duration::from_secs(30)),
+        "{}",
+        server.log()
+    );
+    assert!(!server.data_dir.path().join("media/videos").join(&id).exists(), "no renditions left behind");
+    assert!(!server.data_dir.path().join("media/uploads").join(&id).exists(), "no upload left behind");
+}

@@ -46,6 +46,7 @@ pub(crate) struct RecordingSet {
     security(("bearer" = ["streams:write"]), ("session" = ["streams:write"])),
     responses(
         (status = 200, description = "Set", body = RecordingSet),
+        (status = 400, description = "Not an object with `record` true, false or null", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not one of my streams", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn set_recording(

@@ -81,6 +81,8 @@ enum ProcessError {
     Stalled(Duration),
     #[error("another worker took the job over")]
     LeaseLost,
+    #[error("the video was deleted while it was processing")]
+    Gone,
     #[error("the server stopped while processing")]
     Shutdown,
     #[error("internal processing error: {0}")]
@@ -191,13 +193,29 @@ impl Processor {
         };
         tracing::info!(video = %id, job = %job.id, attempt = job.attempts, "processing");
         let started = Instant::now();
-        match self.process_video(&video, &job, cancel).await {
+        let mut outcome = self.process_video(&video, &job, cancel).await;
+        if outcome.is_err() && matches!(self.store.videos().get(&id).await, Ok(None)) {
+            // Deleted meanwhile: whatever failed (its upload's parts vanished, say) does not matter.
+            outcome = Err(ProcessError::Gone);
+        }
+        match outcome {
             Ok(processed) => {
-                if let Err(e) = self.store.videos().set_ready(&id, &processed).await {
-                    tracing::warn!(video = %id, error = %e, "could not mark the video ready");
+                match self.store.videos().set_ready(&id, &processed).await {
+                    Ok(true) => {}
+                    // Deleted at the very end: its renditions go with it.
+                    Ok(false) => {
+                        let _ = self.storage.delete_prefix(&layout::video_prefix(&id)).await;
+                    }
+                    Err(e) => tracing::warn!(video = %id, error = %e, "could not mark the video ready"),
                 }
                 let _ = self.store.jobs().complete(&job.id, &self.worker_id).await;
                 tracing::info!(video = %id, took_ms = started.elapsed().as_millis() as u64, "video ready");
+            }
+            Err(ProcessError::Gone) => {
+                // What this attempt wrote after the delete removed the rest goes too.
+                let _ = self.storage.delete_prefix(&layout::video_prefix(&id)).await;
+                let _ = self.store.jobs().complete(&job.id, &self.worker_id).await;
+                tracing::info!(video = %id, "video deleted while processing; stopped");
             }
             Err(e) => {
                 let reason = e.to_string();
@@ -346,7 +364,11 @@ impl Processor {
                 }
                 Err(e) => tracing::warn!(video = %id, error = %e, "heartbeat failed"),
             }
-            let _ = self.store.videos().set_progress(id, "encoding", fraction, eta).await;
+            if let Ok(false) = self.store.videos().set_progress(id, "encoding", fraction, eta).await {
+                // Deleted (or no longer processing) while it was being encoded.
+                stopped_because = Some(ProcessError::Gone);
+                stop.store(true, Ordering::Relaxed);
+            }
         }
     }
 
