@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use futures_util::StreamExt;
 use rand::RngCore;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use super::{ByteStream, ObjectKey, ObjectMeta, Storage, StorageError, check_range};
@@ -92,15 +92,27 @@ impl Storage for LocalStorage {
         let mut name = [0u8; 12];
         rand::rng().fill_bytes(&mut name);
         let incoming = self.root.join(INCOMING).join(hex::encode(name));
-        let mut file = tokio::fs::File::create(&incoming).await.map_err(|e| io(key, e))?;
+        let file = tokio::fs::File::create(&incoming).await.map_err(|e| io(key, e))?;
+        // Each chunk is written by a blocking task straight from its buffer: tokio's `File`
+        // would copy it into its own buffer and write it in 2 MiB pieces.
+        let mut file = Some(file.into_std().await);
         let written = async {
             let mut size = 0u64;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|source| StorageError::Body { key: key.to_string(), source })?;
-                file.write_all(&chunk).await.map_err(|e| io(key, e))?;
-                size += chunk.len() as u64;
+                let len = chunk.len() as u64;
+                let mut f = file.take().ok_or_else(|| io(key, std::io::Error::other("file gone")))?;
+                let (f, result) = tokio::task::spawn_blocking(move || {
+                    use std::io::Write;
+                    let result = f.write_all(&chunk);
+                    (f, result)
+                })
+                .await
+                .map_err(|e| io(key, std::io::Error::other(e)))?;
+                file = Some(f);
+                result.map_err(|e| io(key, e))?;
+                size += len;
             }
-            file.flush().await.map_err(|e| io(key, e))?;
             Ok::<u64, StorageError>(size)
         }
         .await;
