@@ -68,16 +68,22 @@ try {
 
   let counting = true;
   page.on('framenavigated', (frame) => { if (counting && frame === page.mainFrame()) out.navigationsAfterReload += 1; });
+  // Every value the page gives its progress bar, however fast the upload runs.
+  await page.evaluate(() => {
+    const bar = document.getElementById('bar');
+    const value = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value');
+    window.progressSeen = [];
+    Object.defineProperty(bar, 'value', {
+      get() { return value.get.call(this); },
+      set(v) { window.progressSeen.push(v); value.set.call(this, v); },
+    });
+  });
   await page.setInputFiles('#file', args.file);
   await page.click('#start');
   await page.waitForFunction(() => document.getElementById('transfer').dataset.resumed);
   out.resumed = (await page.$eval('#transfer', (t) => t.dataset.resumed)) === 'yes';
-  const poll = setInterval(async () => {
-    const v = await page.$eval('#bar', (b) => b.value).catch(() => null);
-    if (v !== null && out.progressSeen[out.progressSeen.length - 1] !== v) out.progressSeen.push(v);
-  }, 50);
   await page.waitForFunction(() => document.getElementById('upload-status').textContent.startsWith('Uploaded'));
-  clearInterval(poll);
+  out.progressSeen = [...new Set(await page.evaluate(() => window.progressSeen))];
   out.unlabelled.push(...await unlabelled(page));
   // The list follows processing by itself.
   await page.waitForFunction(() => [...document.querySelectorAll('#videos tr')].some((tr) => tr.cells[1].textContent === 'ready'), null, { timeout: 120000 });
