@@ -9,6 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::uploads::{stored_upload, tuspy};
 use common::*;
 use serde_json::{Value, json};
 
@@ -55,13 +56,6 @@ fn media_file(dir: &Path) -> PathBuf {
     path
 }
 
-fn stored_bytes(server: &Server, video: &str) -> Vec<u8> {
-    let dir = server.data_dir.path().join("media/uploads").join(video);
-    let mut parts: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-    parts.sort();
-    parts.iter().flat_map(|p| std::fs::read(p).unwrap()).collect()
-}
-
 fn video(server: &Server, token: &str, id: &str) -> Value {
     client().get(server.url(&format!("/api/videos/{id}"))).bearer_auth(token).send().unwrap().json().unwrap()
 }
@@ -69,24 +63,6 @@ fn video(server: &Server, token: &str, id: &str) -> Value {
 /// A complete upload is processing, or (the worker is quick with a short clip) already ready.
 fn done_uploading(v: &Value) -> bool {
     v["status"] == "processing" || v["status"] == "ready"
-}
-
-fn python() -> String {
-    let venv = std::env::var("OXCAST_PY_VENV")
-        .unwrap_or_else(|_| format!("{}/.cache/oxcast-py", std::env::var("HOME").unwrap()));
-    format!("{venv}/bin/python")
-}
-
-fn tuspy(args: &[&str]) -> (std::process::ExitStatus, Vec<Value>) {
-    let out = Command::new(python())
-        .arg("tests/clients/tus_upload.py")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("tuspy (scripts/setup.sh --test installs it)");
-    let lines = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    assert!(out.status.code().is_some(), "{}", String::from_utf8_lossy(&out.stderr));
-    (out.status, lines)
 }
 
 fn id_of(url: &str) -> String {
@@ -114,7 +90,7 @@ fn tus_js_client_and_tuspy_upload_a_file_that_arrives_whole() {
     let js_id = report["videoId"].as_str().unwrap().to_owned();
     assert_eq!(id_of(report["url"].as_str().unwrap()), js_id, "Location names the video");
     assert!(report["progressEvents"].as_u64().unwrap() > 1);
-    assert_eq!(stored_bytes(&server, &js_id), bytes);
+    assert_eq!(stored_upload(&server, &js_id), bytes);
     let v = video(&server, &token, &js_id);
     assert!(done_uploading(&v), "{v}");
     assert_eq!(v["title"], "from tus-js-client");
@@ -131,9 +107,9 @@ fn tus_js_client_and_tuspy_upload_a_file_that_arrives_whole() {
         "--chunk-size",
         "100000",
     ]);
-    assert!(status.success(), "{lines:?}");
+    assert_eq!(status, Some(0), "{lines:?}");
     let py_id = id_of(lines.last().unwrap()["url"].as_str().unwrap());
-    assert_eq!(stored_bytes(&server, &py_id), bytes);
+    assert_eq!(stored_upload(&server, &py_id), bytes);
     let v = video(&server, &token, &py_id);
     assert!(done_uploading(&v), "{v}");
     assert_eq!(v["privacy"], "unlisted");
@@ -167,7 +143,7 @@ fn a_client_that_stopped_halfway_is_resumed_by_a_new_process() {
         "--stop-after-chunks",
         "2",
     ]);
-    assert_eq!(status.code(), Some(3), "{lines:?}");
+    assert_eq!(status, Some(3), "{lines:?}");
     let url = lines.last().unwrap()["url"].as_str().unwrap().to_owned();
     let id = id_of(&url);
     let half = video(&server, &token, &id);
@@ -189,9 +165,9 @@ fn a_client_that_stopped_halfway_is_resumed_by_a_new_process() {
         "--resume-url",
         &url,
     ]);
-    assert!(status.success(), "{lines:?}");
+    assert_eq!(status, Some(0), "{lines:?}");
     assert_eq!(id_of(lines.last().unwrap()["url"].as_str().unwrap()), id, "the same upload, resumed");
-    assert_eq!(stored_bytes(&server, &id), bytes);
+    assert_eq!(stored_upload(&server, &id), bytes);
     assert!(done_uploading(&video(&server, &token, &id)));
 }
 
@@ -212,6 +188,6 @@ fn the_upload_example_uploads_a_file() {
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     let id =
         stdout.lines().find_map(|l| l.split("(video ").nth(1)).and_then(|r| r.split(')').next()).unwrap().to_owned();
-    assert_eq!(stored_bytes(&server, &id), std::fs::read(&file).unwrap());
+    assert_eq!(stored_upload(&server, &id), std::fs::read(&file).unwrap());
     assert!(stdout.contains(&format!("ready: {}/vod/{id}/index.m3u8", server.http)), "{stdout}");
 }

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
+use common::uploads::{stored_upload, tuspy};
 use common::*;
 use serde_json::Value;
 
@@ -351,28 +352,6 @@ fn a_matrix_of_inputs_each_gives_its_ladder() {
     }
 }
 
-fn python() -> String {
-    let venv = std::env::var("OXCAST_PY_VENV")
-        .unwrap_or_else(|_| format!("{}/.cache/oxcast-py", std::env::var("HOME").unwrap()));
-    format!("{venv}/bin/python")
-}
-
-/// tuspy (the Python tus client) in its own process; returns its exit code and JSON lines.
-fn tuspy(args: &[&str]) -> (Option<i32>, Vec<Value>) {
-    let out = Command::new(python())
-        .arg("tests/clients/tus_upload.py")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("tuspy (scripts/setup.sh --test installs it)");
-    let lines: Vec<Value> =
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    if out.status.code() == Some(1) {
-        eprintln!("tuspy failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    (out.status.code(), lines)
-}
-
 #[test]
 fn a_server_killed_mid_upload_and_mid_processing_loses_nothing() {
     let env = [("OXCAST_VOD_LEASE_SECONDS", "5")];
@@ -438,13 +417,7 @@ fn a_server_killed_mid_upload_and_mid_processing_loses_nothing() {
     let (durations, p) = rendition(&server, &id, "360p", dir.path());
     assert_eq!(p.frames, 1200, "40 s at 30 fps, once: nothing lost, nothing doubled");
     assert!((durations.iter().sum::<f64>() - 40.0).abs() <= 1.0 / 30.0, "{durations:?}");
-    let stored: Vec<u8> = {
-        let parts = server.data_dir.path().join("media/uploads").join(&id);
-        let mut names: Vec<_> = std::fs::read_dir(&parts).unwrap().map(|e| e.unwrap().path()).collect();
-        names.sort();
-        names.iter().flat_map(|p| std::fs::read(p).unwrap()).collect()
-    };
-    assert!(stored == bytes, "the upload is the file, byte for byte");
+    assert!(stored_upload(&server, &id) == bytes, "the upload is the file, byte for byte");
 }
 
 #[test]

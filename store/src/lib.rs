@@ -61,7 +61,9 @@ pub use streams::{KeyedStream, NewStream, StreamDetails, StreamRecord, Streams};
 #[cfg(any(test, feature = "test-support"))]
 pub use test_db::TestDatabase;
 pub use users::{NewUser, Role, User, Users};
-pub use videos::{MAX_VIDEO_TITLE_CHARS, NewVideo, Privacy, Processed, Video, VideoDetails, VideoStatus, Videos};
+pub use videos::{
+    MAX_VIDEO_TITLE_CHARS, NewVideo, Privacy, Processed, Video, VideoDetails, VideoStatus, Videos, is_language_tag,
+};
 
 /// The database handle: cheap to clone (a pool inside).
 #[derive(Debug, Clone)]

@@ -103,7 +103,9 @@ impl Default for VideoDetails {
     }
 }
 
-fn is_language_tag(tag: &str) -> bool {
+/// A BCP 47-looking language tag ("en", "pt-BR"): the one rule for video languages and caption
+/// tracks.
+pub fn is_language_tag(tag: &str) -> bool {
     let mut parts = tag.split('-');
     let primary = parts.next().unwrap_or_default();
     (2..=3).contains(&primary.len())

@@ -4,6 +4,7 @@
 
 pub mod fmp4;
 pub mod rtmp_client;
+pub mod uploads;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -45,7 +45,8 @@ fn timestamp(text: &str) -> Option<f64> {
     (minutes < 60 && (0.0..60.0).contains(&seconds)).then_some(hours as f64 * 3600.0 + minutes as f64 * 60.0 + seconds)
 }
 
-fn vtt_timestamp(seconds: f64) -> String {
+/// `HH:MM:SS.mmm`, as WebVTT writes cue times (captions, the storyboard track).
+pub(crate) fn vtt_timestamp(seconds: f64) -> String {
     let ms = (seconds * 1000.0).round() as u64;
     format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
 }
@@ -146,14 +147,9 @@ pub fn with_subtitles(multivariant: &str, subtitles: &[SubtitleEntry]) -> String
     out
 }
 
-/// A BCP 47-looking language tag (what names a caption track).
+/// A BCP 47-looking language tag (what names a caption track): the store's rule for videos.
 pub fn check_language(tag: &str) -> Result<(), CaptionError> {
-    let mut parts = tag.split('-');
-    let primary = parts.next().unwrap_or_default();
-    let ok = (2..=3).contains(&primary.len())
-        && primary.bytes().all(|b| b.is_ascii_alphabetic())
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
-    if ok { Ok(()) } else { Err(CaptionError::BadLanguage(tag.to_owned())) }
+    if oxcast_store::is_language_tag(tag) { Ok(()) } else { Err(CaptionError::BadLanguage(tag.to_owned())) }
 }
 
 #[cfg(test)]
@@ -224,7 +220,6 @@ pub mod stored {
     use std::sync::Arc;
 
     use bytes::Bytes;
-    use futures_util::StreamExt;
     use serde::{Deserialize, Serialize};
 
     use super::{CaptionError, Captions, subtitle_playlist, to_webvtt, with_subtitles};
@@ -250,23 +245,12 @@ pub mod stored {
 
     const INDEX: &str = "captions/index.json";
 
-    async fn read(storage: &Arc<dyn Storage>, video_id: &str, path: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let key = layout::object(video_id, path)?;
-        let mut body = match storage.get(&key).await {
-            Ok(body) => body,
-            Err(StorageError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let mut out = Vec::new();
-        while let Some(chunk) = body.next().await {
-            out.extend_from_slice(&chunk.map_err(|e| StorageError::Io { key: key.to_string(), source: e })?);
-        }
-        Ok(Some(out))
+    async fn read(storage: &Arc<dyn Storage>, video_id: &str, path: &str) -> Result<Option<Bytes>, StorageError> {
+        storage.get_bytes(&layout::object(video_id, path)?).await
     }
 
     async fn put(storage: &Arc<dyn Storage>, video_id: &str, path: &str, data: Bytes) -> Result<(), StorageError> {
-        let key = layout::object(video_id, path)?;
-        storage.put(&key, Box::pin(futures_util::stream::once(async move { Ok(data) }))).await.map(|_| ())
+        storage.put_bytes(&layout::object(video_id, path)?, data).await.map(|_| ())
     }
 
     /// The video's caption tracks.

@@ -272,7 +272,7 @@ pub async fn recover(storage: &Arc<dyn Storage>, store: &Store, video_id: &str) 
         if !rel.contains('/') {
             continue; // the multivariant
         }
-        let text = read_text(storage, &object.key).await?;
+        let text = String::from_utf8_lossy(&storage.get_bytes(&object.key).await?.unwrap_or_default()).into_owned();
         let duration: f64 = text
             .lines()
             .filter_map(|l| l.strip_prefix("#EXTINF:"))
@@ -286,8 +286,7 @@ pub async fn recover(storage: &Arc<dyn Storage>, store: &Store, video_id: &str) 
             .collect::<Vec<_>>()
             .join("\n")
             + "\n#EXT-X-ENDLIST\n";
-        let body = futures_util::stream::once(async move { Ok(Bytes::from(vod)) });
-        storage.put(&object.key, Box::pin(body)).await?;
+        storage.put_bytes(&object.key, Bytes::from(vod)).await?;
         recovered += 1;
     }
     let multivariant = layout::object(video_id, layout::MULTIVARIANT)?;
@@ -308,14 +307,4 @@ pub async fn recover(storage: &Arc<dyn Storage>, store: &Store, video_id: &str) 
     let _ = store.videos().set_ready(video_id, &processed).await;
     tracing::info!(video = %video_id, duration_ms = processed.duration_ms, "recording recovered after a restart");
     Ok(())
-}
-
-async fn read_text(storage: &Arc<dyn Storage>, key: &crate::ObjectKey) -> Result<String, StorageError> {
-    use futures_util::StreamExt;
-    let mut body = storage.get(key).await?;
-    let mut out = Vec::new();
-    while let Some(chunk) = body.next().await {
-        out.extend_from_slice(&chunk.map_err(|e| StorageError::Io { key: key.to_string(), source: e })?);
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
 }

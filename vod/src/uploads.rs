@@ -137,8 +137,7 @@ impl UploadParts {
         if let Some(digest) = digest.as_mut() {
             digest.update(&part);
         }
-        let body = futures_util::stream::once(async move { Ok(part) }).boxed();
-        Ok(self.storage.put(&part_key(id, n)?, body).await?)
+        Ok(self.storage.put_bytes(&part_key(id, n)?, part).await?)
     }
 
     /// The whole upload, parts in order, as one stream.

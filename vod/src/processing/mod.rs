@@ -417,8 +417,7 @@ impl Processor {
 
     async fn put(&self, id: &str, path: &str, data: Bytes) -> Result<String, StorageError> {
         let key = layout::object(id, path)?;
-        let body = futures_util::stream::once(async move { Ok(data) });
-        self.storage.put(&key, Box::pin(body)).await?;
+        self.storage.put_bytes(&key, data).await?;
         Ok(key.as_str().to_owned())
     }
 }
@@ -431,10 +430,7 @@ fn video_of(job: &Job) -> Option<String> {
 /// The storyboard as a WebVTT thumbnails track: one cue per tile, `storyboard.jpg#xywh=...`.
 fn storyboard_vtt(board: &Storyboard) -> String {
     use std::fmt::Write;
-    let stamp = |d: Duration| {
-        let ms = d.as_millis();
-        format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
-    };
+    let stamp = |d: Duration| crate::captions::vtt_timestamp(d.as_secs_f64());
     let mut out = String::from("WEBVTT\n");
     for tile in &board.tiles {
         let _ = write!(

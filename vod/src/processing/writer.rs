@@ -300,7 +300,6 @@ impl Writer {
 
     async fn put(&self, path: &str, data: Bytes) -> Result<(), StorageError> {
         let key = layout::object(&self.video_id, path)?;
-        let body = futures_util::stream::once(async move { Ok(data) });
-        self.storage.put(&key, Box::pin(body)).await.map(|_| ())
+        self.storage.put_bytes(&key, data).await.map(|_| ())
     }
 }

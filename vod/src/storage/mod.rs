@@ -89,6 +89,27 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         Ok(None)
     }
 
+    /// Stores `data`, already in memory (playlists, small media objects), under `key`.
+    async fn put_bytes(&self, key: &ObjectKey, data: Bytes) -> Result<u64, StorageError> {
+        self.put(key, Box::pin(futures_util::stream::once(async move { Ok(data) }))).await
+    }
+
+    /// The whole object in memory (for small objects: playlists, indexes), or `None` when
+    /// there is no such object.
+    async fn get_bytes(&self, key: &ObjectKey) -> Result<Option<Bytes>, StorageError> {
+        use futures_util::StreamExt;
+        let mut body = match self.get(key).await {
+            Ok(body) => body,
+            Err(StorageError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut out = bytes::BytesMut::new();
+        while let Some(chunk) = body.next().await {
+            out.extend_from_slice(&chunk.map_err(|source| StorageError::Io { key: key.to_string(), source })?);
+        }
+        Ok(Some(out.freeze()))
+    }
+
     /// Removes every object under `prefix`; returns how many there were.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
         let objects = self.list(prefix).await?;

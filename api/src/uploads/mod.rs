@@ -8,6 +8,9 @@
 //! it has to sit on this crate's auth (`videos:write`), problem+json errors, the store's catalog
 //! and the vod crate's part storage. The real clients (tus-js-client, tuspy) test it.
 
+mod access;
+mod cors;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -23,7 +26,8 @@ use oxcast_vod::{AppendError, UploadParts};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Authorized, Caller, VideosWrite};
+pub(crate) use access::UploadAccess;
+
 use crate::client::Client;
 use crate::error::Problem;
 use crate::{AppError, AppState};
@@ -83,62 +87,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(head, patch, terminate))
         // Upload bodies are the one thing larger than the API's 16 KiB limit.
         .layer(DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn(cors))
-}
-
-/// Uploads may come from pages on other sites (a creator's site handing a browser a
-/// direct-upload URL), so the tus routes answer CORS preflights and let any origin read their
-/// headers. Credentials are a bearer token or the URL's secret, never cookies across origins
-/// (`*` cannot carry them), so this opens nothing a session could be abused through. Written
-/// here rather than with tower-http's layer, which takes every OPTIONS for a preflight and would
-/// swallow tus discovery.
-async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let preflight = request.method() == axum::http::Method::OPTIONS
-        && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let cross_origin = request.headers().contains_key(header::ORIGIN);
-    let mut response = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
-    if preflight || cross_origin {
-        let h = response.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSED));
-        if preflight {
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("POST, PATCH, HEAD, DELETE, OPTIONS"),
-            );
-            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CORS_ALLOWED));
-            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
-        }
-    }
-    response
-}
-
-const CORS_ALLOWED: &str = "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Metadata, \
-     Upload-Offset, Upload-Checksum, Upload-Defer-Length, Upload-Concat, X-Requested-With, X-HTTP-Method-Override";
-const CORS_EXPOSED: &str = "Location, Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable, Tus-Version, \
-     Tus-Extension, Tus-Max-Size, Oxcast-Video-Id";
-
-/// Who is uploading: a token holder or session (`Authorized<VideosWrite>`, the usual way), or a
-/// browser holding a one-time direct-upload URL (`?direct=SECRET`, minted by
-/// `POST /api/videos/direct-uploads`), which reaches only the one upload it created.
-pub(crate) enum UploadAccess {
-    Caller(Caller),
-    Direct(String),
-}
-
-impl axum::extract::FromRequestParts<AppState> for UploadAccess {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, AppError> {
-        let direct = parts
-            .uri
-            .query()
-            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("direct=")).map(str::to_owned));
-        match direct {
-            Some(secret) if !secret.is_empty() => Ok(UploadAccess::Direct(secret)),
-            _ => Ok(UploadAccess::Caller(Authorized::<VideosWrite>::from_request_parts(parts, state).await?.caller)),
-        }
-    }
+        .layer(axum::middleware::from_fn(cors::cors))
 }
 
 fn uploads(state: &AppState) -> Result<&Arc<Uploads>, AppError> {
