@@ -46,6 +46,23 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     pub limits: LimitsConfig,
     pub vod: VodConfig,
+    pub playback: PlaybackConfig,
+}
+
+/// Signed playback.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlaybackConfig {
+    /// Media tokens (the `?mt=` in signed playlists) expire on multiples of this many seconds:
+    /// viewers whose playback tokens end in the same window share media URLs (one CDN cache
+    /// entry per object), and a media URL stays valid up to this long past its token's `exp`.
+    pub media_token_seconds: u64,
+}
+
+impl Default for PlaybackConfig {
+    fn default() -> Self {
+        Self { media_token_seconds: 3600 }
+    }
 }
 
 /// The built-in profile of uploads that name none.
@@ -174,6 +191,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             limits: LimitsConfig::default(),
             vod: VodConfig::default(),
+            playback: PlaybackConfig::default(),
         }
     }
 }
@@ -393,6 +411,9 @@ impl Config {
         }
         if self.vod.workers > 16 || self.vod.stall_timeout_seconds < 10 {
             bail!("vod.workers must be at most 16 and vod.stall_timeout_seconds at least 10");
+        }
+        if !(60..=86_400).contains(&self.playback.media_token_seconds) {
+            bail!("playback.media_token_seconds must be 60 to 86400");
         }
         if !(5..=600).contains(&self.vod.lease_seconds) {
             bail!("vod.lease_seconds must be 5 to 600");

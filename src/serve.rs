@@ -156,7 +156,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         tracker.spawn(processor.clone().run(shutdown.clone()));
     }
     let uploads = Arc::new(uploads);
+    let playback = oxcast_api::playback_access::PlaybackSigning::load(&store, config.playback.media_token_seconds)
+        .await
+        .context("loading the playback signing secrets")?;
     let state = AppState {
+        playback: Arc::new(playback),
         viewers: chat.clone().map(|c| Arc::new(ChatViewers(c)) as Arc<dyn oxcast_api::ViewerCounts>),
         store,
         profiles,

@@ -186,7 +186,7 @@ impl From<ApiToken> for TokenView {
 pub(crate) struct CreateToken {
     /// A label for the owner ("CI uploads").
     name: String,
-    /// Among `streams:read`, `streams:write`, `videos:read`, `videos:write`, `webhooks:write`,
+    /// Among `streams:read`, `streams:write`, `videos:read`, `videos:write`, `webhooks:write`, `keys:write`,
     /// `admin`; each must be one the caller holds.
     scopes: Vec<String>,
 }

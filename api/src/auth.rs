@@ -100,6 +100,7 @@ scope_marker! {
     StreamsWrite => Some(Scope::StreamsWrite),
     VideosRead => Some(Scope::VideosRead),
     VideosWrite => Some(Scope::VideosWrite),
+    KeysWrite => Some(Scope::KeysWrite),
     AdminOnly => Some(Scope::Admin),
     AnyCaller => None,
 }

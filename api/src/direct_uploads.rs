@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use oxcast_store::{DirectUpload, Privacy, VideoDetails};
+use oxcast_store::{DirectUpload, PlaybackPolicy, Privacy, VideoDetails};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,6 +46,10 @@ pub(crate) struct NewDirectUpload {
     #[serde(default)]
     #[schema(pattern = "^(public|unlisted|private)$")]
     privacy: Option<String>,
+    /// `public` (default) or `signed`: the video needs a playback token from its first second.
+    #[serde(default)]
+    #[schema(pattern = "^(public|signed)$")]
+    playback_policy: Option<String>,
     /// Transcoding profile (default: the VOD profile).
     #[serde(default)]
     profile: Option<String>,
@@ -127,6 +131,7 @@ async fn mint(
         category: body.category,
         language: body.language,
         privacy: body.privacy.as_deref().map(Privacy::parse).transpose()?.unwrap_or(Privacy::Private),
+        playback: body.playback_policy.as_deref().map(PlaybackPolicy::parse).transpose()?.unwrap_or_default(),
     };
     let (minted, secret) = state
         .store

@@ -26,9 +26,11 @@ mod openapi;
 mod pages;
 mod pagination;
 mod playback;
+pub mod playback_access;
 mod problem;
 pub mod request_id;
 mod sessions;
+mod signing_keys;
 mod streams;
 pub mod uploads;
 mod videos;
@@ -79,6 +81,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpNet]>,
     /// Resumable uploads (`None`: uploads are off and `/api/uploads` answers 404).
     pub uploads: Option<Arc<uploads::Uploads>>,
+    /// Signed playback: the server's signing key, the media-token secret, cached stream access.
+    pub playback: playback_access::Signing,
 }
 
 /// The routes other crates serve on the same listener, each with its own state applied.
@@ -102,6 +106,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(videos::routes())
         .merge(direct_uploads::routes())
         .merge(captions::routes())
+        .merge(signing_keys::routes())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonResponses, &mut document);
     (router, document)
@@ -117,6 +122,7 @@ pub fn app(state: AppState, mounts: Mounts) -> Router {
     let trusted = state.trusted_proxies.clone();
     let (api, document) = api();
     let document = Arc::new(document);
+    let state_for_live = state.clone();
     let mut router = Router::new()
         .merge(api)
         .route("/api/openapi.json", get(move || async move { axum::Json(document.as_ref().clone()) }))
@@ -128,7 +134,10 @@ pub fn app(state: AppState, mounts: Mounts) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::per_address))
         .with_state(state)
-        .merge(oxcast_ll_hls::router(mounts.packagers));
+        .merge(
+            oxcast_ll_hls::router(mounts.packagers)
+                .layer(axum::middleware::from_fn_with_state(state_for_live, playback_access::live)),
+        );
     if let Some(whip) = mounts.whip {
         router = router.merge(whip);
     }

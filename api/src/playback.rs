@@ -2,9 +2,10 @@
 //! and caching that fits each object), the video page `/v/ID`, its progress events, the embed
 //! players and oEmbed. Not under `/api`: players and other sites fetch these without tokens.
 //!
-//! Who may watch: public and unlisted videos, anyone with the link; private ones only their
-//! owner (the session cookie on the page, a bearer token elsewhere), everyone else gets the same
-//! 404 as for a video that does not exist. Media exists once a video is playable.
+//! Who may watch is decided by `playback_access` (privacy, then the playback policy: signed
+//! videos need a token in the URL). Requests let through on a token get their playlists (and the
+//! storyboard track) rewritten so every URI carries the media token, and their cache lifetime
+//! capped at the token's. Media exists once a video is playable.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -18,12 +19,14 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures_util::Stream;
-use oxcast_store::{Privacy, Video, VideoStatus};
+use oxcast_signing::Audience;
+use oxcast_store::{PlaybackPolicy, Privacy, Video, VideoStatus};
 use oxcast_vod::{StorageError, layout};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::layout::{escape, fill};
+use crate::playback_access::{Decision, Denied, Subject, audience_of, decide, storyboard_with_query};
 
 const VIDEO_HTML: &str = include_str!("../web/video.html");
 const EMBED_LIVE_HTML: &str = include_str!("../web/embed_live.html");
@@ -42,20 +45,19 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/oembed", get(oembed))
 }
 
-/// The video `id` if the request may watch it.
-async fn watchable(state: &AppState, parts: &Parts, id: &str) -> Option<Video> {
-    let video = state.store.videos().get(id).await.ok()??;
-    if video.details.privacy == Privacy::Private {
-        let caller = crate::auth::authenticate(parts, state).await.ok()??;
-        if !caller.can_see(Some(&video.owner_id)) {
-            return None;
-        }
-    }
-    Some(video)
+/// The video `id` and how the request may open it for `audience`, or the answer that it may not.
+async fn watchable(state: &AppState, parts: &Parts, id: &str, audience: Audience) -> Result<(Video, Decision), Denied> {
+    let video = match state.store.videos().get(id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Err(Denied::NotFound),
+        Err(_) => return Err(Denied::Unavailable),
+    };
+    let decision = decide(state, parts, &Subject::video(&video), audience).await?;
+    Ok((video, decision))
 }
 
-/// The request's head, for the privacy check (any extractor order).
-struct Head(Parts);
+/// The request's head, for the access checks (any extractor order).
+pub(crate) struct Head(pub(crate) Parts);
 
 impl<S: Send + Sync> FromRequestParts<S> for Head {
     type Rejection = Infallible;
@@ -105,7 +107,10 @@ fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<std::ops::Range<u
 
 /// `GET`/`HEAD /vod/ID/PATH`.
 async fn media(State(state): State<AppState>, Head(parts): Head, Path((id, path)): Path<(String, String)>) -> Response {
-    let Some(video) = watchable(&state, &parts, &id).await else { return not_found() };
+    let (video, decision) = match watchable(&state, &parts, &id, audience_of(&path)).await {
+        Ok(found) => found,
+        Err(denied) => return denied.into_response(),
+    };
     if !(video.playable || video.status == VideoStatus::Ready) {
         return not_found();
     }
@@ -121,6 +126,8 @@ async fn media(State(state): State<AppState>, Head(parts): Head, Path((id, path)
     } else {
         format!("{visibility}, {IMMUTABLE}")
     };
+    let grant = decision.grant();
+    let cache = grant.cache_control(&cache);
     headers
         .insert(header::CACHE_CONTROL, HeaderValue::from_str(&cache).unwrap_or(HeaderValue::from_static("no-cache")));
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
@@ -131,6 +138,30 @@ async fn media(State(state): State<AppState>, Head(parts): Head, Path((id, path)
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("Content-Length, Content-Range, Accept-Ranges"),
         );
+    }
+    if let Some(query) = grant.uri_query.as_deref().filter(|_| path.ends_with(".m3u8") || path.ends_with(".vtt")) {
+        // Text that names other objects: rewritten whole, so ranges do not apply.
+        return match storage.get_bytes(&key).await {
+            Ok(None) => not_found(),
+            Ok(Some(bytes)) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let text = if path.ends_with(".m3u8") {
+                    oxcast_ll_hls::playlist::with_query(&text, query)
+                } else {
+                    storyboard_with_query(&text, query)
+                };
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+                if parts.method == axum::http::Method::HEAD {
+                    return (StatusCode::OK, headers).into_response();
+                }
+                (StatusCode::OK, headers, text).into_response()
+            }
+            Err(StorageError::NotFound(_)) => not_found(),
+            Err(e) => {
+                tracing::warn!(video = %video.id, %path, error = %e, "serving a media object failed");
+                (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+            }
+        };
     }
     let range = match byte_range(&parts.headers, meta.size) {
         Ok(range) => range,
@@ -196,11 +227,33 @@ struct Watching {
     playlist: String,
     poster: Option<String>,
     storyboard: Option<String>,
+    events: String,
 }
 
-impl From<&Video> for Watching {
-    fn from(v: &Video) -> Self {
-        let media = |key: &Option<String>, file: &str| key.as_ref().map(|_| format!("/vod/{}/{file}", v.id));
+/// The token queries a page's URLs carry (empty for videos that need none).
+#[derive(Debug, Clone, Default)]
+struct Queries {
+    playback: String,
+    thumbnail: String,
+    storyboard: String,
+}
+
+impl Queries {
+    fn of(state: &AppState, video: &Video, decision: &Decision) -> Self {
+        let subject = Subject::video(video);
+        Self {
+            playback: decision.query(),
+            thumbnail: decision.query_for(&state.playback, &subject, Audience::Thumbnail),
+            storyboard: decision.query_for(&state.playback, &subject, Audience::Storyboard),
+        }
+    }
+}
+
+impl Watching {
+    fn new(v: &Video, q: &Queries) -> Self {
+        let media = |key: &Option<String>, file: &str, query: &str| {
+            key.as_ref().map(|_| format!("/vod/{}/{file}{query}", v.id))
+        };
         Self {
             id: v.id.clone(),
             title: v.details.title.clone(),
@@ -211,19 +264,20 @@ impl From<&Video> for Watching {
             playable: v.playable || v.status == VideoStatus::Ready,
             error: v.error.clone(),
             duration_ms: v.duration_ms,
-            playlist: format!("/vod/{}/{}", v.id, layout::MULTIVARIANT),
-            poster: media(&v.poster_key, layout::POSTER),
-            storyboard: media(&v.storyboard_key, layout::STORYBOARD_TRACK),
+            playlist: format!("/vod/{}/{}{}", v.id, layout::MULTIVARIANT, q.playback),
+            poster: media(&v.poster_key, layout::POSTER, &q.thumbnail),
+            storyboard: media(&v.storyboard_key, layout::STORYBOARD_TRACK, &q.storyboard),
+            events: format!("/v/{}/events{}", v.id, q.playback),
         }
     }
 }
 
 /// The state of the video as JSON inside a `<script>` (no `<`, so no `</script>`).
-fn state_json(v: &Video) -> String {
-    serde_json::to_string(&Watching::from(v)).unwrap_or_else(|_| "{}".into()).replace('<', "\\u003c")
+fn state_json(v: &Video, q: &Queries) -> String {
+    serde_json::to_string(&Watching::new(v, q)).unwrap_or_else(|_| "{}".into()).replace('<', "\\u003c")
 }
 
-fn render_video_page(state: &AppState, v: &Video, embed: bool) -> String {
+fn render_video_page(state: &AppState, v: &Video, q: &Queries, embed: bool) -> String {
     let base = state.urls.http.trim_end_matches('/');
     let oembed = format!("{base}/oembed?format=json&url={}", percent(&format!("{base}/v/{}", v.id)));
     let title = if v.details.title.is_empty() { "Untitled video" } else { v.details.title.as_str() };
@@ -234,7 +288,7 @@ fn render_video_page(state: &AppState, v: &Video, embed: bool) -> String {
             ("DESCRIPTION", &escape(&v.details.description)),
             ("MODE", if embed { "embed" } else { "page" }),
             ("OEMBED", &escape(&oembed)),
-            ("STATE", &state_json(v)),
+            ("STATE", &state_json(v, q)),
         ],
     )
 }
@@ -248,21 +302,43 @@ fn percent(s: &str) -> String {
         .collect()
 }
 
+/// A page that cannot be shown: a refused token's reason as a page, else the plain answer.
+fn refused_page(denied: Denied) -> Response {
+    let Denied::Refused(why) = denied else { return denied.into_response() };
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Cannot play this</title>\
+         <body style=\"font-family:system-ui,sans-serif;background:#111;color:#eee;padding:2rem\">\
+         <h1>Cannot play this</h1><p>{}</p></body></html>",
+        escape(&why.to_string())
+    );
+    (StatusCode::FORBIDDEN, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+async fn video_page(state: &AppState, parts: &Parts, id: &str, embed: bool) -> Response {
+    let (video, decision) = match watchable(state, parts, id, Audience::Playback).await {
+        Ok(found) => found,
+        Err(denied) => return refused_page(denied),
+    };
+    let personal = video.details.privacy == Privacy::Private || video.details.playback == PlaybackPolicy::Signed;
+    let cache = if personal { "private, no-cache" } else { "no-cache" };
+    let queries = Queries::of(state, &video, &decision);
+    ([(header::CACHE_CONTROL, cache)], Html(render_video_page(state, &video, &queries, embed))).into_response()
+}
+
 async fn page(State(state): State<AppState>, Head(parts): Head, Path(id): Path<String>) -> Response {
-    let Some(video) = watchable(&state, &parts, &id).await else { return not_found() };
-    let private = video.details.privacy == Privacy::Private;
-    let cache = if private { "private, no-cache" } else { "no-cache" };
-    ([(header::CACHE_CONTROL, cache)], Html(render_video_page(&state, &video, false))).into_response()
+    video_page(&state, &parts, &id, false).await
 }
 
 async fn embed(State(state): State<AppState>, Head(parts): Head, Path(id): Path<String>) -> Response {
-    let Some(video) = watchable(&state, &parts, &id).await else { return not_found() };
-    ([(header::CACHE_CONTROL, "no-cache")], Html(render_video_page(&state, &video, true))).into_response()
+    video_page(&state, &parts, &id, true).await
 }
 
-async fn embed_live(Path(name): Path<String>) -> Response {
+async fn embed_live(State(state): State<AppState>, Head(parts): Head, Path(name): Path<String>) -> Response {
     if oxcast_store::validate_name(&name).is_err() {
         return not_found();
+    }
+    if let Err(denied) = crate::playback_access::stream_page(&state, &parts, &name).await {
+        return refused_page(denied);
     }
     let json = serde_json::to_string(&name).unwrap_or_default().replace('<', "\\u003c");
     Html(fill(EMBED_LIVE_HTML, &[("NAME", &escape(&name)), ("NAME_JSON", &json)])).into_response()
@@ -274,28 +350,33 @@ async fn events(
     Head(parts): Head,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Response> {
-    let Some(video) = watchable(&state, &parts, &id).await else { return Err(not_found()) };
-    let first = Watching::from(&video);
+    let (video, decision) =
+        watchable(&state, &parts, &id, Audience::Playback).await.map_err(IntoResponse::into_response)?;
+    let queries = Queries::of(&state, &video, &decision);
+    let first = Watching::new(&video, &queries);
     let stream = futures_util::stream::unfold(
         (state, id, None::<String>, Some(first), false),
-        |(state, id, last, pending, done)| async move {
-            if done {
-                return None;
-            }
-            let mut current = pending;
-            loop {
-                if let Some(now) = current.take() {
-                    let text = serde_json::to_string(&now).unwrap_or_default();
-                    if last.as_deref() != Some(text.as_str()) {
-                        let finished = now.status == "ready" || now.status == "failed";
-                        let event = Event::default().event("video").data(text.clone());
-                        return Some((Ok(event), (state, id, Some(text), None, finished)));
-                    }
+        move |(state, id, last, pending, done)| {
+            let queries = queries.clone();
+            async move {
+                if done {
+                    return None;
                 }
-                tokio::time::sleep(EVENTS_POLL).await;
-                match state.store.videos().get(&id).await {
-                    Ok(Some(v)) => current = Some(Watching::from(&v)),
-                    _ => return None,
+                let mut current = pending;
+                loop {
+                    if let Some(now) = current.take() {
+                        let text = serde_json::to_string(&now).unwrap_or_default();
+                        if last.as_deref() != Some(text.as_str()) {
+                            let finished = now.status == "ready" || now.status == "failed";
+                            let event = Event::default().event("video").data(text.clone());
+                            return Some((Ok(event), (state, id, Some(text), None, finished)));
+                        }
+                    }
+                    tokio::time::sleep(EVENTS_POLL).await;
+                    match state.store.videos().get(&id).await {
+                        Ok(Some(v)) => current = Some(Watching::new(&v, &queries)),
+                        _ => return None,
+                    }
                 }
             }
         },
@@ -320,8 +401,9 @@ async fn oembed(State(state): State<AppState>, Query(q): Query<OEmbedQuery>) -> 
     let Some(id) = q.url.split("/v/").nth(1).map(|rest| rest.split(['?', '#', '/']).next().unwrap_or_default()) else {
         return not_found();
     };
+    // Signed videos are not embedded from a bare link: their embeds need a token.
     let video = match state.store.videos().get(id).await {
-        Ok(Some(v)) if v.details.privacy != Privacy::Private => v,
+        Ok(Some(v)) if v.details.privacy != Privacy::Private && v.details.playback == PlaybackPolicy::Public => v,
         _ => return not_found(),
     };
     let (mut width, mut height) = (640u32, 360u32);

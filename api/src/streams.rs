@@ -62,6 +62,14 @@ pub(crate) struct UpdateStream {
     /// One line, up to 64 characters.
     #[serde(default)]
     category: Option<String>,
+    /// `public` (listed), `unlisted` (by URL only) or `private` (only me).
+    #[serde(default)]
+    #[schema(pattern = "^(public|unlisted|private)$")]
+    privacy: Option<String>,
+    /// `public` (the URL is enough) or `signed` (the URL needs a playback token).
+    #[serde(default)]
+    #[schema(pattern = "^(public|signed)$")]
+    playback_policy: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -139,6 +147,10 @@ pub(crate) struct StreamSummary {
     profile: String,
     /// SRT publishers must encrypt with the stream's passphrase.
     srt_encrypted: bool,
+    /// `public`, `unlisted` or `private`.
+    privacy: String,
+    /// `public` or `signed` (playback URLs need `?token=`).
+    playback_policy: String,
     /// Distinct viewers now and at the peak (absent when they cannot be counted).
     #[serde(skip_serializing_if = "Option::is_none")]
     viewers: Option<ViewerCount>,
@@ -156,6 +168,8 @@ impl StreamSummary {
             live: state.live.status(&record.name),
             profile: state.profiles.effective(record.profile.as_deref()).to_owned(),
             srt_encrypted: record.srt_encrypted,
+            privacy: record.privacy.as_str().into(),
+            playback_policy: record.playback.as_str().into(),
             viewers,
             title: record.details.title,
             description: record.details.description,
@@ -231,26 +245,39 @@ async fn list(
     Ok(Json(Paged { items, next_cursor: records.next_cursor }))
 }
 
-/// A stream's public state: title, live or offline, renditions, viewers. Anyone may ask.
+/// A stream's public state: title, live or offline, renditions, viewers. Anyone may ask,
+/// but a private stream answers 404 to everyone but its owner.
 #[utoipa::path(get, path = "/api/streams/{name}", tag = "streams",
     params(("name" = String, Path, description = "Stream name")),
     responses(
         (status = 200, description = "The stream", body = StreamSummary),
         (status = 404, description = "No such stream", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn status(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<StreamSummary>, AppError> {
+async fn status(
+    State(state): State<AppState>,
+    crate::playback::Head(parts): crate::playback::Head,
+    Path(name): Path<String>,
+) -> Result<Json<StreamSummary>, AppError> {
     let record = state.store.streams().get(&name).await?.ok_or(AppError::NotFound("stream"))?;
+    if record.privacy == oxcast_store::Privacy::Private {
+        let caller = crate::auth::authenticate(&parts, &state).await.ok().flatten();
+        if !caller.is_some_and(|c| c.can_see(record.owner_id.as_deref())) {
+            return Err(AppError::NotFound("stream"));
+        }
+    }
     Ok(Json(StreamSummary::of(&state, record).await))
 }
 
-/// Change a stream's title, description or category (fields left out stay as they are).
+/// Change a stream's title, description, category, privacy or playback policy (fields left out
+/// stay as they are). Access changes apply to the next request on this node, within seconds on
+/// others.
 #[utoipa::path(patch, path = "/api/streams/{name}", tag = "streams",
     params(("name" = String, Path, description = "Stream name")),
     request_body = UpdateStream,
     security(("bearer" = ["streams:write"]), ("session" = ["streams:write"])),
     responses(
         (status = 200, description = "The stream as it is now", body = StreamSummary),
-        (status = 400, description = "A field is too long or has control characters", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A field is too long, has control characters, or is not one of the allowed values", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not one of my streams", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn update(
@@ -266,7 +293,20 @@ async fn update(
         description: body.description.unwrap_or(current.description),
         category: body.category.unwrap_or(current.category),
     };
+    let privacy = match body.privacy {
+        Some(p) => oxcast_store::Privacy::parse(&p)?,
+        None => record.privacy,
+    };
+    let playback = match body.playback_policy {
+        Some(p) => oxcast_store::PlaybackPolicy::parse(&p)?,
+        None => record.playback,
+    };
     state.store.streams().set_details(&name, details).await?;
+    if (privacy, playback) != (record.privacy, record.playback) {
+        state.store.streams().set_access(&name, privacy, playback).await?;
+        state.playback.forget_stream(&name);
+        tracing::info!(stream = %name, privacy = privacy.as_str(), playback = playback.as_str(), "stream access changed");
+    }
     let record = owned(&state, &caller, &name).await?;
     Ok(Json(StreamSummary::of(&state, record).await))
 }

@@ -33,6 +33,9 @@ pub(crate) struct VideoView {
     language: String,
     /// `public`, `unlisted` or `private`.
     privacy: String,
+    /// `public` or `signed` (playback URLs need `?token=`; mint one with
+    /// `POST /api/videos/{id}/playback-tokens` or sign your own).
+    playback_policy: String,
     /// `uploading`, `processing`, `ready` or `failed`.
     status: String,
     /// Why it failed, for a person (when `failed`).
@@ -68,8 +71,10 @@ pub(crate) struct VideoView {
     published_at: Option<i64>,
 }
 
-impl From<Video> for VideoView {
-    fn from(v: Video) -> Self {
+impl VideoView {
+    /// The owner's view; a signed video's poster URL carries a thumbnail token for the listing.
+    pub(crate) fn new(state: &AppState, v: Video) -> Self {
+        let poster_url = crate::playback_access::listed_poster(&state.playback, &v);
         let progress = match (v.status, v.upload_size) {
             (VideoStatus::Uploading, Some(size)) if size > 0 => v.bytes_received as f64 / size as f64,
             (VideoStatus::Uploading, _) => 0.0,
@@ -83,6 +88,7 @@ impl From<Video> for VideoView {
             category: v.details.category,
             language: v.details.language,
             privacy: v.details.privacy.as_str().into(),
+            playback_policy: v.details.playback.as_str().into(),
             status: v.status.as_str().into(),
             error: v.error,
             upload_size: v.upload_size,
@@ -94,7 +100,7 @@ impl From<Video> for VideoView {
             playback_url: format!("/vod/{}/{}", v.id, oxcast_vod::layout::MULTIVARIANT),
             page_url: format!("/v/{}", v.id),
             embed_url: format!("/embed/v/{}", v.id),
-            poster_url: v.poster_key.as_ref().map(|_| format!("/vod/{}/{}", v.id, oxcast_vod::layout::POSTER)),
+            poster_url,
             storyboard_url: v
                 .storyboard_key
                 .as_ref()
@@ -123,7 +129,10 @@ async fn list(
 ) -> Result<Json<Paged<VideoView>>, AppError> {
     let Query(page) = page?;
     let videos = state.store.videos().page(caller.owner_filter(), &page.into()).await?;
-    Ok(Json(Paged { items: videos.items.into_iter().map(VideoView::from).collect(), next_cursor: videos.next_cursor }))
+    Ok(Json(Paged {
+        items: videos.items.into_iter().map(|v| VideoView::new(&state, v)).collect(),
+        next_cursor: videos.next_cursor,
+    }))
 }
 
 /// One of my videos.
@@ -139,7 +148,7 @@ async fn get_one(
     Authorized { caller, .. }: Authorized<VideosRead>,
     Path(id): Path<String>,
 ) -> Result<Json<VideoView>, AppError> {
-    Ok(Json(owned(&state, &caller, &id).await?.into()))
+    Ok(Json(VideoView::new(&state, owned(&state, &caller, &id).await?)))
 }
 
 /// The caller's video `id`, or 404 (also for someone else's).
@@ -170,6 +179,10 @@ pub(crate) struct UpdateVideo {
     #[serde(default)]
     #[schema(pattern = "^(public|unlisted|private)$")]
     privacy: Option<String>,
+    /// `public` or `signed`.
+    #[serde(default)]
+    #[schema(pattern = "^(public|signed)$")]
+    playback_policy: Option<String>,
 }
 
 /// Change what viewers see of one of my videos (fields left out stay as they are).
@@ -208,8 +221,11 @@ async fn update(
     if let Some(v) = body.privacy {
         details.privacy = oxcast_store::Privacy::parse(&v)?;
     }
+    if let Some(v) = body.playback_policy {
+        details.playback = oxcast_store::PlaybackPolicy::parse(&v)?;
+    }
     state.store.videos().set_details(&id, details).await?;
-    Ok(Json(owned(&state, &caller, &id).await?.into()))
+    Ok(Json(VideoView::new(&state, owned(&state, &caller, &id).await?)))
 }
 
 /// Delete one of my videos: its catalog entry and every object it has in storage.

@@ -7,9 +7,11 @@
 //! signal. The playlist logic is pure and tested without network or GStreamer.
 //!
 //! This crate does not know where parts come from (GStreamer lives in `transcode`) nor who may
-//! watch (the binary decides which streams the [`PackagerDirectory`] exposes).
+//! watch (the binary decides which streams the [`PackagerDirectory`] exposes; a layer in front
+//! decides access and may hand the routes a [`PlaybackGrant`] whose token the playlists' URIs carry).
 
 pub mod config;
+pub mod grant;
 pub mod playlist;
 pub mod request;
 pub mod routes;
@@ -17,6 +19,7 @@ pub mod state;
 pub mod stream;
 
 pub use config::PackagerConfig;
+pub use grant::PlaybackGrant;
 pub use routes::{PackagerDirectory, PlaybackClient, VIEWER_HEADER, router};
 pub use state::{PartIn, RenditionMeta, TrackKind};
 pub use stream::StreamPackager;

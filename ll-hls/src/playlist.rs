@@ -15,6 +15,34 @@ const PART_LISTING_TARGET_DURATIONS: u64 = 3;
 /// CAN-SKIP-UNTIL in target durations (the spec's minimum is six).
 pub const SKIP_TARGET_DURATIONS: u64 = 6;
 
+/// `playlist` with `query` (`name=value`) appended to every URI: the URI lines and every
+/// `URI="..."` attribute (maps, parts, preload hints, rendition reports, media renditions).
+pub fn with_query(playlist: &str, query: &str) -> String {
+    let append = |uri: &str| format!("{uri}{}{query}", if uri.contains('?') { '&' } else { '?' });
+    let mut out = String::with_capacity(playlist.len() + playlist.len() / 8);
+    for line in playlist.lines() {
+        if line.is_empty() {
+        } else if !line.starts_with('#') {
+            out.push_str(&append(line));
+        } else {
+            let mut rest = line;
+            while let Some(at) = rest.find("URI=\"") {
+                let (before, after) = rest.split_at(at + 5);
+                out.push_str(before);
+                let Some(end) = after.find('"') else {
+                    rest = after;
+                    break;
+                };
+                out.push_str(&append(&after[..end]));
+                rest = &after[end..];
+            }
+            out.push_str(rest);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 pub fn init_uri(id: u64) -> String {
     format!("init-{id}.mp4")
 }
@@ -212,6 +240,24 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_reaches_every_uri() {
+        let text = "#EXTM3U\n#EXT-X-MAP:URI=\"init-1.mp4\"\n#EXT-X-PART:DURATION=0.200,URI=\"part-5-0.m4s\",INDEPENDENT=YES\n\
+                    #EXTINF:2.0,\nseg-5.m4s\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-6-0.m4s\"\n\
+                    #EXT-X-RENDITION-REPORT:URI=\"../480p/index.m3u8\",LAST-MSN=5\n\
+                    #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"x\",URI=\"audio/index.m3u8?x=1\"\n720p/index.m3u8\n";
+        let out = with_query(text, "mt=9.abc");
+        assert_eq!(
+            out,
+            "#EXTM3U\n#EXT-X-MAP:URI=\"init-1.mp4?mt=9.abc\"\n\
+             #EXT-X-PART:DURATION=0.200,URI=\"part-5-0.m4s?mt=9.abc\",INDEPENDENT=YES\n#EXTINF:2.0,\nseg-5.m4s?mt=9.abc\n\
+             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-6-0.m4s?mt=9.abc\"\n\
+             #EXT-X-RENDITION-REPORT:URI=\"../480p/index.m3u8?mt=9.abc\",LAST-MSN=5\n\
+             #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"x\",URI=\"audio/index.m3u8?x=1&mt=9.abc\"\n\
+             720p/index.m3u8?mt=9.abc\n"
+        );
+    }
     use crate::state::tests::live_state;
 
     #[test]

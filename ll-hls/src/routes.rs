@@ -18,6 +18,7 @@ use bytes::Bytes;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::StreamPackager;
+use crate::grant::PlaybackGrant;
 use crate::playlist;
 use crate::request::{self, Readiness};
 use crate::state::{Phase, StreamState};
@@ -82,12 +83,24 @@ fn with_headers(body: impl Into<Body>, content_type: &'static str, cache: &str) 
     r
 }
 
-async fn multivariant(State(dir): State<Arc<dyn PackagerDirectory>>, Path(stream): Path<String>) -> Response {
+/// The grant a layer in front attached, or none (public streams).
+type Grant = Option<axum::Extension<PlaybackGrant>>;
+
+fn grant_of(grant: Grant) -> PlaybackGrant {
+    grant.map(|g| g.0).unwrap_or_default()
+}
+
+async fn multivariant(
+    State(dir): State<Arc<dyn PackagerDirectory>>,
+    Path(stream): Path<String>,
+    grant: Grant,
+) -> Response {
+    let grant = grant_of(grant);
     let Some(p) = dir.packager(&stream) else {
         return not_found();
     };
     match p.with_state(playlist::multivariant) {
-        Some(text) => with_headers(text, PLAYLIST_TYPE, "public, max-age=2"),
+        Some(text) => with_headers(grant.apply(text), PLAYLIST_TYPE, &grant.cache_control("public, max-age=2")),
         None => plain(StatusCode::NOT_FOUND, "stream is not live\n"),
     }
 }
@@ -120,7 +133,9 @@ async fn media_playlist(
     RawQuery(query): RawQuery,
     connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: axum::http::HeaderMap,
+    grant: Grant,
 ) -> Response {
+    let grant = grant_of(grant);
     let Some(p) = dir.packager(&stream) else {
         return not_found();
     };
@@ -157,7 +172,7 @@ async fn media_playlist(
             } else {
                 "public, max-age=1".to_owned()
             };
-            with_headers(text, PLAYLIST_TYPE, &cache)
+            with_headers(grant.apply(text), PLAYLIST_TYPE, &grant.cache_control(&cache))
         }
         Some(Readiness::Bad(bad)) => plain(StatusCode::BAD_REQUEST, format!("{bad}\n")),
         Some(Readiness::NotFound) => not_found(),
@@ -190,7 +205,9 @@ fn parse_object(file: &str) -> Option<MediaObject> {
 async fn media_object(
     State(dir): State<Arc<dyn PackagerDirectory>>,
     Path((stream, rendition, file)): Path<(String, String, String)>,
+    grant: Grant,
 ) -> Response {
+    let grant = grant_of(grant);
     let Some(p) = dir.packager(&stream) else {
         return not_found();
     };
@@ -229,7 +246,7 @@ async fn media_object(
         Some(Readiness::Ready((chunks, ct))) => {
             let len: usize = chunks.iter().map(Bytes::len).sum();
             let body = Body::from_stream(futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>)));
-            let mut r = with_headers(body, ct, MEDIA_CACHE);
+            let mut r = with_headers(body, ct, &grant.cache_control(MEDIA_CACHE));
             r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             r
         }

@@ -231,9 +231,11 @@ impl LiveRegistry {
             && let (Some(storage), Some(owner)) = (&self.settings.recordings, found.owner_id.as_deref())
         {
             let title = if found.title.is_empty() { found.name.clone() } else { found.title.clone() };
+            // The recording is as findable and as signed as the stream it records.
             let details = oxcast_store::VideoDetails {
                 title,
-                privacy: oxcast_store::Privacy::Public,
+                privacy: found.privacy,
+                playback: found.playback,
                 ..oxcast_store::VideoDetails::default()
             };
             let made = self

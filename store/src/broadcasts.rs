@@ -6,7 +6,7 @@
 
 use sqlx::{AnyPool, Row};
 
-use crate::page::{Page, PageRequest};
+use crate::page::{NewestFirst, Page, PageRequest, newest_first};
 use crate::{Secret, StoreError};
 
 /// A broadcast as stored.
@@ -124,22 +124,12 @@ impl<'a> Broadcasts<'a> {
 
     /// A stream's broadcasts, newest first, a page at a time.
     pub async fn page(&self, stream: &str, page: &PageRequest) -> Result<Page<Broadcast>, StoreError> {
-        let limit = page.limit()?;
-        let (before_time, before_id) = page.before_time_and_id()?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM broadcasts WHERE stream_name = $1 AND (started_at < $2 OR (started_at = $3 AND id < $4)) \
-             ORDER BY started_at DESC, id DESC LIMIT {}",
-            i64::from(limit) + 1
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(stream)
-            .bind(before_time)
-            .bind(before_time)
-            // With no cursor, `started_at < i64::MAX` takes every row and the id part never decides.
-            .bind(before_id)
-            .fetch_all(self.pool)
-            .await?;
-        let items: Vec<Broadcast> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-        Ok(Page::from_rows(items, limit, |b| format!("{}:{}", b.started_at, b.id)))
+        let query = NewestFirst {
+            table: "broadcasts",
+            columns: COLUMNS,
+            time_column: "started_at",
+            filter: Some(("stream_name", stream)),
+        };
+        newest_first(self.pool, query, page, from_row, |b| (b.started_at, &b.id)).await
     }
 }

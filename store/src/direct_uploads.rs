@@ -27,7 +27,7 @@ pub struct DirectUpload {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, owner_id, title, description, tags, category, language, privacy, profile, max_bytes, \
+const COLUMNS: &str = "id, owner_id, title, description, tags, category, language, privacy, playback_policy, profile, max_bytes, \
      expires_at, used_at, video_id, created_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<DirectUpload, StoreError> {
@@ -84,8 +84,8 @@ impl<'a> DirectUploads<'a> {
         };
         sqlx::query(
             "INSERT INTO direct_uploads (id, token_hash, owner_id, title, description, tags, category, language, \
-             privacy, profile, max_bytes, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             privacy, playback_policy, profile, max_bytes, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&upload.id)
         .bind(hash_secret(secret.as_str()))
@@ -96,6 +96,7 @@ impl<'a> DirectUploads<'a> {
         .bind(&upload.details.category)
         .bind(&upload.details.language)
         .bind(upload.details.privacy.as_str())
+        .bind(upload.details.playback.as_str())
         .bind(upload.profile.as_deref())
         .bind(upload.max_bytes)
         .bind(upload.expires_at)

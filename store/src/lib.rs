@@ -14,6 +14,9 @@
 //!   (leases, heartbeats, retries with backoff; its module doc says why not apalis). Queries are written once with `$N` placeholders and
 //!   types both dialects accept (TEXT, BIGINT); where a dialect needs its own statement, the
 //!   function that runs it picks by [`Dialect`].
+//! - `access`: privacy and playback policy (shared by streams and videos); `signing_keys`
+//!   (public halves of creators' playback signing keys), `server_secrets` (made once, shared by
+//!   every node).
 //! - `secret`: the one generator of secrets that are stored hashed (stream keys, chat tokens) and
 //!   of the admin token.
 //! - `names`, `profiles`: what the store checks before it stores. Rules that live elsewhere come
@@ -22,6 +25,7 @@
 //!
 //! This crate knows no HTTP, no JSON shapes, no media and no protocol.
 
+mod access;
 mod api_tokens;
 mod broadcasts;
 mod chat_tokens;
@@ -34,7 +38,9 @@ mod page;
 mod profiles;
 mod scopes;
 mod secret;
+mod server_secrets;
 mod sessions;
+mod signing_keys;
 mod streams;
 #[cfg(any(test, feature = "test-support"))]
 mod test_db;
@@ -56,13 +62,16 @@ pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use profiles::{KnownProfiles, ProfileName};
 pub use scopes::{Scope, Scopes};
 pub use secret::Secret;
+pub use server_secrets::ServerSecrets;
 pub use sessions::{Session, Sessions};
+pub use signing_keys::{SigningKey, SigningKeys};
 pub use streams::{KeyedStream, NewStream, StreamDetails, StreamRecord, Streams};
 #[cfg(any(test, feature = "test-support"))]
 pub use test_db::TestDatabase;
 pub use users::{NewUser, Role, User, Users};
 pub use videos::{
-    MAX_VIDEO_TITLE_CHARS, NewVideo, Privacy, Processed, Video, VideoDetails, VideoStatus, Videos, is_language_tag,
+    MAX_VIDEO_TITLE_CHARS, NewVideo, PlaybackPolicy, Privacy, Processed, Video, VideoDetails, VideoStatus, Videos,
+    is_language_tag,
 };
 
 /// The database handle: cheap to clone (a pool inside).
@@ -117,6 +126,16 @@ impl Store {
     /// One-time direct-upload URLs.
     pub fn direct_uploads(&self) -> DirectUploads<'_> {
         DirectUploads::new(&self.pool)
+    }
+
+    /// Creators' signing keys for signed playback.
+    pub fn signing_keys(&self) -> SigningKeys<'_> {
+        SigningKeys::new(&self.pool)
+    }
+
+    /// Secrets every node of the server shares.
+    pub fn server_secrets(&self) -> ServerSecrets<'_> {
+        ServerSecrets::new(&self.pool)
     }
 
     /// The durable job queue.

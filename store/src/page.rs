@@ -72,3 +72,44 @@ impl<T> Page<T> {
         Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
     }
 }
+
+/// One page of `table`'s rows, newest first by (`time_column`, `id`), only those whose
+/// `filter.0` column equals `filter.1` when a filter is given. Table and column names come from
+/// this crate, never from a request. `key` gives a row's (time, id), the next page's cursor.
+pub(crate) async fn newest_first<T>(
+    pool: &sqlx::AnyPool,
+    query: NewestFirst<'_>,
+    page: &PageRequest,
+    from_row: impl Fn(&sqlx::any::AnyRow) -> Result<T, StoreError>,
+    key: impl Fn(&T) -> (i64, &str),
+) -> Result<Page<T>, StoreError> {
+    let NewestFirst { table, columns, time_column, filter } = query;
+    let limit = page.limit()?;
+    let (before_time, before_id) = page.before_time_and_id()?;
+    let filter_sql = filter.map(|(column, _)| format!("{column} = $4 AND")).unwrap_or_default();
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE {filter_sql} ({time_column} < $1 OR ({time_column} = $2 AND id < $3)) \
+         ORDER BY {time_column} DESC, id DESC LIMIT {}",
+        i64::from(limit) + 1
+    );
+    // With no cursor, `time < i64::MAX` takes every row and the id part never decides.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before_time).bind(before_time).bind(before_id);
+    if let Some((_, value)) = filter {
+        q = q.bind(value);
+    }
+    let rows = q.fetch_all(pool).await?;
+    let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(items, limit, |item| {
+        let (time, id) = key(item);
+        format!("{time}:{id}")
+    }))
+}
+
+/// What [`newest_first`] reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewestFirst<'a> {
+    pub table: &'static str,
+    pub columns: &'static str,
+    pub time_column: &'static str,
+    pub filter: Option<(&'static str, &'a str)>,
+}

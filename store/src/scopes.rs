@@ -18,17 +18,20 @@ pub enum Scope {
     VideosWrite,
     /// Manage my webhooks.
     WebhooksWrite,
+    /// Manage my playback signing keys and mint playback tokens.
+    KeysWrite,
     /// Everything, on everyone's resources (only for admins' tokens).
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::StreamsRead,
         Scope::StreamsWrite,
         Scope::VideosRead,
         Scope::VideosWrite,
         Scope::WebhooksWrite,
+        Scope::KeysWrite,
         Scope::Admin,
     ];
 
@@ -39,6 +42,7 @@ impl Scope {
             Scope::VideosRead => "videos:read",
             Scope::VideosWrite => "videos:write",
             Scope::WebhooksWrite => "webhooks:write",
+            Scope::KeysWrite => "keys:write",
             Scope::Admin => "admin",
         }
     }

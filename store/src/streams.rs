@@ -3,6 +3,7 @@
 
 use sqlx::{AnyPool, Row};
 
+use crate::access::{PlaybackPolicy, Privacy};
 use crate::page::{Page, PageRequest};
 use crate::secret::hash_secret;
 use crate::{ProfileName, Secret, StoreError, validate_name, validate_srt_passphrase};
@@ -25,6 +26,9 @@ pub struct KeyedStream {
     /// The owner (who a recording belongs to) and the title a recording gets.
     pub owner_id: Option<String>,
     pub title: String,
+    /// What a recording inherits: who may find it and whether it needs a signed token.
+    pub privacy: Privacy,
+    pub playback: PlaybackPolicy,
     pub srt_passphrase: Option<String>,
 }
 
@@ -51,6 +55,9 @@ pub struct StreamRecord {
     pub srt_encrypted: bool,
     /// Broadcasts are recorded into the catalog; `None` for the server default.
     pub record: Option<bool>,
+    /// Who may find and watch it, and whether its URLs need a signed playback token.
+    pub privacy: Privacy,
+    pub playback: PlaybackPolicy,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -82,11 +89,10 @@ impl StreamDetails {
     }
 }
 
-const RECORD_COLUMNS: &str =
-    "name, owner_id, title, description, category, profile, srt_passphrase, record, created_at";
+const RECORD_COLUMNS: &str = "name, owner_id, title, description, category, profile, srt_passphrase, record, privacy, playback_policy, created_at";
 
 impl StreamRecord {
-    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
         Ok(Self {
             name: row.try_get("name")?,
             owner_id: row.try_get("owner_id")?,
@@ -98,6 +104,8 @@ impl StreamRecord {
             profile: row.try_get("profile")?,
             srt_encrypted: row.try_get::<Option<String>, _>("srt_passphrase")?.is_some(),
             record: row.try_get::<Option<i64>, _>("record")?.map(|r| r != 0),
+            privacy: Privacy::parse(&row.try_get::<String, _>("privacy")?)?,
+            playback: PlaybackPolicy::parse(&row.try_get::<String, _>("playback_policy")?)?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -156,7 +164,8 @@ impl<'a> Streams<'a> {
     /// The stream a publisher's key belongs to, with its publishing settings.
     pub async fn by_key(&self, key: &str) -> Result<Option<KeyedStream>, StoreError> {
         let row = sqlx::query(
-            "SELECT name, profile, srt_passphrase, record, owner_id, title FROM streams WHERE key_hash = $1",
+            "SELECT name, profile, srt_passphrase, record, owner_id, title, privacy, playback_policy FROM streams \
+             WHERE key_hash = $1",
         )
         .bind(hash_secret(key))
         .fetch_optional(self.pool)
@@ -168,6 +177,8 @@ impl<'a> Streams<'a> {
             record: r.try_get::<Option<i64>, _>("record")?.map(|v| v != 0),
             owner_id: r.try_get("owner_id")?,
             title: r.try_get("title")?,
+            privacy: Privacy::parse(&r.try_get::<String, _>("privacy")?)?,
+            playback: PlaybackPolicy::parse(&r.try_get::<String, _>("playback_policy")?)?,
             srt_passphrase: r.try_get("srt_passphrase")?,
         }))
     }
@@ -176,14 +187,14 @@ impl<'a> Streams<'a> {
     pub async fn get(&self, name: &str) -> Result<Option<StreamRecord>, StoreError> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM streams WHERE name = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(self.pool).await?;
-        Ok(row.as_ref().map(StreamRecord::from_row).transpose()?)
+        row.as_ref().map(StreamRecord::from_row).transpose()
     }
 
     /// Every stream, by name.
     pub async fn list(&self) -> Result<Vec<StreamRecord>, StoreError> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM streams ORDER BY name{}", self.dialect.bytewise());
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.pool).await?;
-        Ok(rows.iter().map(StreamRecord::from_row).collect::<Result<_, _>>()?)
+        rows.iter().map(StreamRecord::from_row).collect()
     }
 
     /// Streams by name, a page at a time: `owner`'s only, or everyone's with `None`.
@@ -246,6 +257,18 @@ impl<'a> Streams<'a> {
     pub async fn set_record(&self, name: &str, record: Option<bool>) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE streams SET record = $1 WHERE name = $2")
             .bind(record.map(i64::from))
+            .bind(name)
+            .execute(self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets who may find and watch the stream and what its URLs need; false if there is no such
+    /// stream.
+    pub async fn set_access(&self, name: &str, privacy: Privacy, playback: PlaybackPolicy) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE streams SET privacy = $1, playback_policy = $2 WHERE name = $3")
+            .bind(privacy.as_str())
+            .bind(playback.as_str())
             .bind(name)
             .execute(self.pool)
             .await?;

@@ -10,43 +10,14 @@
 use oxcast_media::display_name::validate_display_name;
 use sqlx::{AnyPool, Row};
 
-use crate::page::{Page, PageRequest};
+pub use crate::access::{PlaybackPolicy, Privacy};
+use crate::page::{NewestFirst, Page, PageRequest, newest_first};
 use crate::text::{multi_line, one_line};
 use crate::{Secret, StoreError};
 
 pub const MAX_VIDEO_TITLE_CHARS: usize = 140;
 pub const MAX_VIDEO_DESCRIPTION_CHARS: usize = 5000;
 pub const MAX_TAGS: usize = 30;
-
-/// Who may watch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Privacy {
-    /// Listed, searchable, playable by anyone.
-    Public,
-    /// Playable by anyone with the link; never listed.
-    Unlisted,
-    /// Only the owner (and admins).
-    Private,
-}
-
-impl Privacy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Privacy::Public => "public",
-            Privacy::Unlisted => "unlisted",
-            Privacy::Private => "private",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "public" => Ok(Privacy::Public),
-            "unlisted" => Ok(Privacy::Unlisted),
-            "private" => Ok(Privacy::Private),
-            other => Err(StoreError::Invalid(format!("privacy {other:?} is not public, unlisted or private"))),
-        }
-    }
-}
 
 /// Where a video is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +59,8 @@ pub struct VideoDetails {
     /// BCP 47 ("en", "pt-BR") or empty.
     pub language: String,
     pub privacy: Privacy,
+    /// Whether a URL needs a signed playback token.
+    pub playback: PlaybackPolicy,
 }
 
 impl Default for VideoDetails {
@@ -99,6 +72,7 @@ impl Default for VideoDetails {
             category: String::new(),
             language: String::new(),
             privacy: Privacy::Private,
+            playback: PlaybackPolicy::Public,
         }
     }
 }
@@ -138,6 +112,7 @@ impl VideoDetails {
             category: one_line(&self.category, "category", crate::streams::MAX_CATEGORY_CHARS)?,
             language,
             privacy: self.privacy,
+            playback: self.playback,
         })
     }
 }
@@ -194,12 +169,12 @@ pub struct Processed {
     pub storyboard_key: Option<String>,
 }
 
-const COLUMNS: &str = "id, owner_id, title, description, tags, category, language, privacy, status, error, profile, \
+const COLUMNS: &str = "id, owner_id, title, description, tags, category, language, privacy, playback_policy, status, error, profile, \
      upload_size, bytes_received, stage, progress, source, renditions, poster_key, storyboard_key, duration_ms, \
      playable, eta_seconds, created_at, updated_at, published_at";
 
 /// The details columns (`title`, `description`, `tags` one per line, `category`, `language`,
-/// `privacy`) of a row; direct uploads store the same columns.
+/// `privacy`, `playback_policy`) of a row; direct uploads store the same columns.
 pub(crate) fn details_from_row(row: &sqlx::any::AnyRow) -> Result<VideoDetails, StoreError> {
     let tags: String = row.try_get("tags")?;
     Ok(VideoDetails {
@@ -209,6 +184,7 @@ pub(crate) fn details_from_row(row: &sqlx::any::AnyRow) -> Result<VideoDetails, 
         category: row.try_get("category")?,
         language: row.try_get("language")?,
         privacy: Privacy::parse(&row.try_get::<String, _>("privacy")?)?,
+        playback: PlaybackPolicy::parse(&row.try_get::<String, _>("playback_policy")?)?,
     })
 }
 
@@ -257,8 +233,9 @@ impl<'a> Videos<'a> {
         let id = Secret::long_id("v_");
         let now = oxcast_media::clock::unix_seconds();
         sqlx::query(
-            "INSERT INTO videos (id, owner_id, title, description, tags, category, language, privacy, status, profile, \
-             upload_size, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'uploading', $9, $10, $11, $12)",
+            "INSERT INTO videos (id, owner_id, title, description, tags, category, language, privacy, playback_policy, \
+             status, profile, upload_size, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'uploading', $10, $11, $12, $13)",
         )
         .bind(&id)
         .bind(new.owner_id)
@@ -268,6 +245,7 @@ impl<'a> Videos<'a> {
         .bind(&d.category)
         .bind(&d.language)
         .bind(d.privacy.as_str())
+        .bind(d.playback.as_str())
         .bind(new.profile.map(crate::ProfileName::as_str))
         .bind(new.upload_size)
         .bind(now)
@@ -285,22 +263,13 @@ impl<'a> Videos<'a> {
 
     /// Videos newest first, a page at a time: `owner`'s only, or everyone's with `None`.
     pub async fn page(&self, owner: Option<&str>, page: &PageRequest) -> Result<Page<Video>, StoreError> {
-        let limit = page.limit()?;
-        let (before_time, before_id) = page.before_time_and_id()?;
-        let filter = if owner.is_some() { "owner_id = $4 AND" } else { "" };
-        let sql = format!(
-            "SELECT {COLUMNS} FROM videos WHERE {filter} (created_at < $1 OR (created_at = $2 AND id < $3)) \
-             ORDER BY created_at DESC, id DESC LIMIT {}",
-            i64::from(limit) + 1
-        );
-        // With no cursor, `created_at < i64::MAX` takes every row and the id part never decides.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before_time).bind(before_time).bind(before_id);
-        if let Some(owner) = owner {
-            query = query.bind(owner);
-        }
-        let rows = query.fetch_all(self.pool).await?;
-        let videos = rows.iter().map(video_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(videos, limit, |v| format!("{}:{}", v.created_at, v.id)))
+        let query = NewestFirst {
+            table: "videos",
+            columns: COLUMNS,
+            time_column: "created_at",
+            filter: owner.map(|o| ("owner_id", o)),
+        };
+        newest_first(self.pool, query, page, video_from_row, |v| (v.created_at, &v.id)).await
     }
 
     /// Replaces the creator's details (checked); false if there is no such video.
@@ -308,7 +277,7 @@ impl<'a> Videos<'a> {
         let d = details.checked()?;
         let done = sqlx::query(
             "UPDATE videos SET title = $1, description = $2, tags = $3, category = $4, language = $5, privacy = $6, \
-             updated_at = $7 WHERE id = $8",
+             playback_policy = $7, updated_at = $8 WHERE id = $9",
         )
         .bind(&d.title)
         .bind(&d.description)
@@ -316,6 +285,7 @@ impl<'a> Videos<'a> {
         .bind(&d.category)
         .bind(&d.language)
         .bind(d.privacy.as_str())
+        .bind(d.playback.as_str())
         .bind(oxcast_media::clock::unix_seconds())
         .bind(id)
         .execute(self.pool)

@@ -2,6 +2,7 @@
 // Headless playback check for the oxcast player page.
 //
 //   node tests/browser/play.mjs --url http://127.0.0.1:PORT/watch/NAME --seconds 20 [--switch-level]
+//     [--click SELECTOR]   (press a play button first, as a viewer would on a page without autoplay)
 //
 // Needs `npm ci --prefix api/web` (playwright-core is resolved from there) and a
 // Chromium at /usr/bin/chromium (override with --chromium PATH or $CHROMIUM).
@@ -26,6 +27,7 @@ function parseArgs(argv) {
     switchLevel: false,
     chromium: process.env.CHROMIUM || '/usr/bin/chromium',
     screenshot: null,
+    click: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -38,6 +40,7 @@ function parseArgs(argv) {
     else if (a === '--switch-level') opts.switchLevel = true;
     else if (a === '--chromium') opts.chromium = next();
     else if (a === '--screenshot') opts.screenshot = next();
+    else if (a === '--click') opts.click = next();
     else usage(`unknown argument ${a}`);
   }
   if (!opts.url) usage('--url is required');
@@ -48,7 +51,7 @@ function parseArgs(argv) {
 function usage(msg) {
   process.stderr.write(
     `${msg}\nusage: node tests/browser/play.mjs --url URL [--seconds N] [--switch-level] ` +
-      `[--chromium PATH] [--screenshot FILE.png]\n`,
+      `[--chromium PATH] [--screenshot FILE.png] [--click SELECTOR]\n`,
   );
   process.exit(2);
 }
@@ -161,6 +164,7 @@ async function main() {
 
     const t0 = Date.now();
     await page.goto(opts.url, { waitUntil: 'domcontentloaded', timeout: STARTUP_TIMEOUT_MS });
+    if (opts.click) await page.click(opts.click, { timeout: STARTUP_TIMEOUT_MS });
     try {
       await page.waitForFunction(
         () => {

@@ -22,11 +22,17 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/videos/direct-uploads") => json!({"title": "t"}),
         // Captions are a WebVTT body; the auth checks come before it is read.
         ("put", "/api/videos/{id}/captions/{language}") => json!({}),
+        ("post", "/api/signing-keys") => json!({"algorithm": "EdDSA"}),
+        ("post", "/api/signing-keys/{id}/rotate") => json!({"grace_seconds": 60}),
+        ("post", "/api/videos/{id}/playback-tokens") => json!({"ttl_seconds": 60}),
+        ("post", "/api/streams/{name}/playback-tokens") => json!({"ttl_seconds": 60}),
         _ => return None,
     })
 }
 
-const BODILESS: [(&str, &str); 17] = [
+const BODILESS: [(&str, &str); 19] = [
+    ("get", "/api/signing-keys"),
+    ("delete", "/api/signing-keys/{id}"),
     ("get", "/api/videos/{id}/captions"),
     ("delete", "/api/videos/{id}/captions/{language}"),
     ("get", "/api/streams/{name}/broadcasts"),

@@ -162,6 +162,10 @@ fn details(meta: &[(String, String)]) -> Result<(VideoDetails, Option<String>), 
         category: get("category").unwrap_or_default().to_owned(),
         language: get("language").unwrap_or_default().to_owned(),
         privacy,
+        playback: match get("playback_policy") {
+            Some(p) => oxcast_store::PlaybackPolicy::parse(p)?,
+            None => oxcast_store::PlaybackPolicy::Public,
+        },
     };
     Ok((details, get("profile").map(str::to_owned)))
 }

@@ -62,6 +62,7 @@ pub(crate) fn profiles() -> KnownProfiles {
 
 mod accounts;
 mod jobs;
+mod playback;
 mod streams;
 mod videos;
 
