@@ -55,6 +55,10 @@ if [[ "${1:-}" == "--test" ]]; then
   if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "4.32.5"; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
   fi
+  # standardwebhooks, the reference library the webhook receiver of the tests verifies with.
+  if ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "standardwebhooks==1.1.0"
+  fi
   # tuspy, a real tus client for the upload tests (tests/uploads.rs).
   if ! "$venv/bin/python" -c 'import tusclient' 2>/dev/null; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check "tuspy==1.1.0"

@@ -47,6 +47,52 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub vod: VodConfig,
     pub playback: PlaybackConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Webhook deliveries.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Deliver from this node (every node may; they share the queue).
+    pub deliver: bool,
+    /// Deliveries in flight at once on this node.
+    pub concurrency: u32,
+    /// Each attempt's time limit (connect, send, the answer's status).
+    pub timeout_seconds: u32,
+    /// How long after an event failed deliveries are retried.
+    pub retry_hours: u32,
+    /// The first retry's delay; later ones grow (x6, x24, x120 ... up to x4320).
+    pub first_retry_seconds: u32,
+    /// Deliver to loopback and private addresses too (single-machine setups; off by default so
+    /// a creator cannot make the server call into its own network).
+    pub allow_private_destinations: bool,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            deliver: true,
+            concurrency: 32,
+            timeout_seconds: 10,
+            retry_hours: 24,
+            first_retry_seconds: 5,
+            allow_private_destinations: false,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    pub fn settings(&self) -> oxcast_webhooks::WebhookSettings {
+        oxcast_webhooks::WebhookSettings {
+            concurrency: self.concurrency as usize,
+            timeout: std::time::Duration::from_secs(self.timeout_seconds.into()),
+            retry_window: std::time::Duration::from_secs(u64::from(self.retry_hours) * 3600),
+            first_retry: std::time::Duration::from_secs(self.first_retry_seconds.into()),
+            allow_private: self.allow_private_destinations,
+            ..oxcast_webhooks::WebhookSettings::default()
+        }
+    }
 }
 
 /// Signed playback.
@@ -192,6 +238,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             vod: VodConfig::default(),
             playback: PlaybackConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -344,6 +391,18 @@ impl Config {
         if let Some(v) = var("OXCAST_VOD_SEGMENT_SECONDS") {
             self.vod.segment_seconds = parse("OXCAST_VOD_SEGMENT_SECONDS", v)?;
         }
+        if let Some(v) = var("OXCAST_WEBHOOKS_ALLOW_PRIVATE") {
+            self.webhooks.allow_private_destinations = parse("OXCAST_WEBHOOKS_ALLOW_PRIVATE", v)?;
+        }
+        if let Some(v) = var("OXCAST_WEBHOOKS_FIRST_RETRY_SECONDS") {
+            self.webhooks.first_retry_seconds = parse("OXCAST_WEBHOOKS_FIRST_RETRY_SECONDS", v)?;
+        }
+        if let Some(v) = var("OXCAST_WEBHOOKS_TIMEOUT_SECONDS") {
+            self.webhooks.timeout_seconds = parse("OXCAST_WEBHOOKS_TIMEOUT_SECONDS", v)?;
+        }
+        if let Some(v) = var("OXCAST_WEBHOOKS_RETRY_HOURS") {
+            self.webhooks.retry_hours = parse("OXCAST_WEBHOOKS_RETRY_HOURS", v)?;
+        }
         if let Some(v) = var("OXCAST_VOD_WORKERS") {
             self.vod.workers = parse("OXCAST_VOD_WORKERS", v)?;
         }
@@ -411,6 +470,14 @@ impl Config {
         }
         if self.vod.workers > 16 || self.vod.stall_timeout_seconds < 10 {
             bail!("vod.workers must be at most 16 and vod.stall_timeout_seconds at least 10");
+        }
+        let w = &self.webhooks;
+        if !(1..=1000).contains(&w.concurrency)
+            || !(1..=120).contains(&w.timeout_seconds)
+            || !(1..=24 * 30).contains(&w.retry_hours)
+            || !(1..=3600).contains(&w.first_retry_seconds)
+        {
+            bail!("webhooks: concurrency 1-1000, timeout_seconds 1-120, retry_hours 1-720, first_retry_seconds 1-3600");
         }
         if !(60..=86_400).contains(&self.playback.media_token_seconds) {
             bail!("playback.media_token_seconds must be 60 to 86400");

@@ -159,8 +159,14 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let playback = oxcast_api::playback_access::PlaybackSigning::load(&store, config.playback.media_token_seconds)
         .await
         .context("loading the playback signing secrets")?;
+    if config.webhooks.deliver {
+        let dispatcher = oxcast_webhooks::Dispatcher::new(store.clone(), config.webhooks.settings())
+            .context("starting the webhook dispatcher")?;
+        tracker.spawn(dispatcher.run(shutdown.clone(), tracker.clone()));
+    }
     let state = AppState {
         playback: Arc::new(playback),
+        webhooks_allow_private: config.webhooks.allow_private_destinations,
         viewers: chat.clone().map(|c| Arc::new(ChatViewers(c)) as Arc<dyn oxcast_api::ViewerCounts>),
         store,
         profiles,

@@ -13,7 +13,6 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use base64::Engine;
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -266,22 +265,8 @@ fn signed_video(server: &Server) -> String {
         .success();
     assert!(ok);
     let bytes = std::fs::read(&file).unwrap();
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let r = client()
-        .post(server.url("/api/uploads"))
-        .bearer_auth(ADMIN)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", bytes.len().to_string())
-        .header(
-            "upload-metadata",
-            format!("filename {},privacy {},playback_policy {}", b64("in.mp4"), b64("unlisted"), b64("signed")),
-        )
-        .header("content-type", "application/offset+octet-stream")
-        .body(bytes)
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let id = r.headers()["oxcast-video-id"].to_str().unwrap().to_owned();
+    let metadata = [("filename", "in.mp4"), ("privacy", "unlisted"), ("playback_policy", "signed")];
+    let id = common::uploads::upload_once(server, &bytes, &metadata);
     wait_for("the signed video to be ready", Duration::from_secs(120), || {
         let v = api(server, reqwest::Method::GET, &format!("/api/videos/{id}"), Value::Null).1;
         assert_ne!(v["status"], "failed", "{v}");

@@ -12,26 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use base64::Engine;
 use common::uploads::{stored_upload, tuspy};
 use common::*;
 use serde_json::Value;
 
 /// Uploads `bytes` in one tus creation-with-upload request; returns the video id.
 fn upload(server: &Server, bytes: &[u8], title: &str, privacy: &str) -> String {
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let r = client()
-        .post(server.url("/api/uploads"))
-        .bearer_auth(ADMIN_TOKEN)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", bytes.len().to_string())
-        .header("upload-metadata", format!("filename {},title {},privacy {}", b64("in.bin"), b64(title), b64(privacy)))
-        .header("content-type", "application/offset+octet-stream")
-        .body(bytes.to_vec())
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201, "{:?}", r.text());
-    r.headers()["oxcast-video-id"].to_str().unwrap().to_owned()
+    common::uploads::upload_once(server, bytes, &[("filename", "in.bin"), ("title", title), ("privacy", privacy)])
 }
 
 fn video(server: &Server, id: &str) -> Value {

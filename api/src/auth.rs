@@ -101,6 +101,7 @@ scope_marker! {
     VideosRead => Some(Scope::VideosRead),
     VideosWrite => Some(Scope::VideosWrite),
     KeysWrite => Some(Scope::KeysWrite),
+    WebhooksWrite => Some(Scope::WebhooksWrite),
     AdminOnly => Some(Scope::Admin),
     AnyCaller => None,
 }

@@ -35,6 +35,7 @@ mod streams;
 pub mod uploads;
 mod videos;
 pub mod web_assets;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -83,6 +84,8 @@ pub struct AppState {
     pub uploads: Option<Arc<uploads::Uploads>>,
     /// Signed playback: the server's signing key, the media-token secret, cached stream access.
     pub playback: playback_access::Signing,
+    /// Webhook endpoints may be loopback or private addresses (`[webhooks] allow_private_destinations`).
+    pub webhooks_allow_private: bool,
 }
 
 /// The routes other crates serve on the same listener, each with its own state applied.
@@ -107,6 +110,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(direct_uploads::routes())
         .merge(captions::routes())
         .merge(signing_keys::routes())
+        .merge(webhooks::routes())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonResponses, &mut document);
     (router, document)

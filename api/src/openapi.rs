@@ -27,6 +27,7 @@ use crate::auth::SESSION_COOKIE;
         (name = "chat", description = "Chat identities"),
         (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
         (name = "videos", description = "The video catalog"),
+        (name = "webhooks", description = "Webhook endpoints, test events and the delivery log"),
         (name = "signed playback", description = "Signing keys and playback tokens for signed streams and videos"),
     )
 )]

@@ -54,7 +54,9 @@ impl<'a> Broadcasts<'a> {
         Self { pool }
     }
 
-    /// A broadcast of `stream` starts now, recorded into `video_id` when given.
+    /// A broadcast of `stream` starts now, recorded into `video_id` when given; `stream.started`
+    /// is recorded in the same transaction. (Reconnects within the offline grace are the same
+    /// broadcast, so they start nothing.)
     pub async fn start(
         &self,
         stream: &str,
@@ -71,6 +73,7 @@ impl<'a> Broadcasts<'a> {
             average_viewers: 0.0,
             video_id: video_id.map(str::to_owned),
         };
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO broadcasts (id, stream_name, owner_id, started_at, video_id) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -79,8 +82,18 @@ impl<'a> Broadcasts<'a> {
         .bind(b.owner_id.as_deref())
         .bind(b.started_at)
         .bind(b.video_id.as_deref())
-        .execute(self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(owner) = &b.owner_id {
+            let data = serde_json::json!({
+                "stream": b.stream_name,
+                "broadcast_id": b.id,
+                "started_at": b.started_at,
+                "recording_video_id": b.video_id,
+            });
+            crate::webhooks::emit(&mut tx, owner, crate::EventType::StreamStarted, data, None).await?;
+        }
+        tx.commit().await?;
         Ok(b)
     }
 
@@ -99,14 +112,38 @@ impl<'a> Broadcasts<'a> {
         Ok(())
     }
 
-    /// The broadcast is over.
+    /// The broadcast is over (the stream ended after its offline grace); `stream.ended` and
+    /// `broadcast.ended` (the summary: viewers, the recording) are recorded in the same
+    /// transaction.
     pub async fn end(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE broadcasts SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
             .bind(oxcast_media::clock::unix_seconds())
             .bind(id)
-            .execute(self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let sql = format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_one(&mut *tx).await?;
+        let b = from_row(&row)?;
+        if let Some(owner) = &b.owner_id {
+            let data = serde_json::json!({
+                "id": b.id,
+                "stream": b.stream_name,
+                "started_at": b.started_at,
+                "ended_at": b.ended_at,
+                "peak_viewers": b.peak_viewers,
+                "average_viewers": b.average_viewers,
+                "recording_video_id": b.video_id,
+            });
+            let ended = serde_json::json!({"stream": b.stream_name, "broadcast_id": b.id, "ended_at": b.ended_at});
+            crate::webhooks::emit(&mut tx, owner, crate::EventType::StreamEnded, ended, None).await?;
+            crate::webhooks::emit(&mut tx, owner, crate::EventType::BroadcastEnded, data, None).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Broadcast>, StoreError> {

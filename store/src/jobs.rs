@@ -112,6 +112,33 @@ fn job_from_row(row: &sqlx::any::AnyRow) -> Result<Job, StoreError> {
     })
 }
 
+/// Queues a job on `conn` (a transaction's, so a job is queued with the change it is about).
+pub(crate) async fn enqueue_on(
+    conn: &mut sqlx::AnyConnection,
+    kind: &str,
+    payload: &str,
+    max_attempts: u32,
+) -> Result<String, StoreError> {
+    if kind.is_empty() || kind.len() > 64 {
+        return Err(StoreError::Invalid("job kind must be 1 to 64 characters".into()));
+    }
+    let id = Secret::id("job_");
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at) \
+         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(kind)
+    .bind(payload)
+    .bind(i64::from(max_attempts.max(1)))
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
 /// The queue (see [`crate::Store::jobs`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Jobs<'a> {
@@ -126,24 +153,41 @@ impl<'a> Jobs<'a> {
 
     /// Queues a job of `kind` to run now, with up to `max_attempts` attempts (at least 1).
     pub async fn enqueue(&self, kind: &str, payload: &str, max_attempts: u32) -> Result<Job, StoreError> {
-        if kind.is_empty() || kind.len() > 64 {
-            return Err(StoreError::Invalid("job kind must be 1 to 64 characters".into()));
-        }
-        let id = Secret::id("job_");
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at) \
-             VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6)",
+        let mut conn = self.pool.acquire().await?;
+        let id = enqueue_on(&mut conn, kind, payload, max_attempts).await?;
+        drop(conn);
+        self.get(&id).await?.ok_or_else(|| StoreError::Invalid("job vanished after insert".into()))
+    }
+
+    /// Ends `worker`'s attempt with `reason`, to run again at `at_ms` (Unix milliseconds): for
+    /// handlers with their own retry schedule. False when the worker had lost the job.
+    pub async fn retry_at(&self, id: &str, worker: &str, reason: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', run_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
         )
-        .bind(&id)
-        .bind(kind)
-        .bind(payload)
-        .bind(i64::from(max_attempts.max(1)))
-        .bind(now)
-        .bind(now)
+        .bind(at_ms)
+        .bind(reason)
+        .bind(id)
+        .bind(worker)
         .execute(self.pool)
         .await?;
-        self.get(&id).await?.ok_or_else(|| StoreError::Invalid("job vanished after insert".into()))
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives `worker`'s job back untried, to run at `at_ms`: the claim does not count as an
+    /// attempt (a worker that is busy with the job's neighbours defers it).
+    pub async fn put_back(&self, id: &str, worker: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', run_at = $1, attempts = attempts - 1, lease_owner = NULL, \
+             lease_until = NULL WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+        )
+        .bind(at_ms)
+        .bind(id)
+        .bind(worker)
+        .execute(self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {

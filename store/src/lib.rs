@@ -17,13 +17,16 @@
 //! - `access`: privacy and playback policy (shared by streams and videos); `signing_keys`
 //!   (public halves of creators' playback signing keys), `server_secrets` (made once, shared by
 //!   every node).
+//! - `webhooks`: endpoints, events written in the same transaction as the change they report
+//!   (with one delivery job per endpoint), the attempts log.
 //! - `secret`: the one generator of secrets that are stored hashed (stream keys, chat tokens) and
 //!   of the admin token.
 //! - `names`, `profiles`: what the store checks before it stores. Rules that live elsewhere come
 //!   in already checked: a [`ProfileName`] only exists once [`KnownProfiles`] (built from the
 //!   configuration) accepted it, display names follow `oxcast_media::display_name`.
 //!
-//! This crate knows no HTTP, no JSON shapes, no media and no protocol.
+//! This crate knows no HTTP, no REST JSON shapes (the one JSON it writes is the webhook events'
+//! bodies, which must be fixed in the transaction of their change), no media and no protocol.
 
 mod access;
 mod api_tokens;
@@ -47,6 +50,7 @@ mod test_db;
 mod text;
 mod users;
 mod videos;
+mod webhooks;
 
 use sqlx::AnyPool;
 
@@ -73,6 +77,7 @@ pub use videos::{
     MAX_VIDEO_TITLE_CHARS, NewVideo, PlaybackPolicy, Privacy, Processed, Video, VideoDetails, VideoStatus, Videos,
     is_language_tag,
 };
+pub use webhooks::{Attempt, DELIVERY_JOB, Endpoint, Event, EventType, NewEndpoint, Webhooks};
 
 /// The database handle: cheap to clone (a pool inside).
 #[derive(Debug, Clone)]
@@ -136,6 +141,11 @@ impl Store {
     /// Secrets every node of the server shares.
     pub fn server_secrets(&self) -> ServerSecrets<'_> {
         ServerSecrets::new(&self.pool)
+    }
+
+    /// Webhook endpoints, events and the delivery log.
+    pub fn webhooks(&self) -> Webhooks<'_> {
+        Webhooks::new(&self.pool)
     }
 
     /// The durable job queue.

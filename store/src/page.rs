@@ -84,12 +84,13 @@ pub(crate) async fn newest_first<T>(
     key: impl Fn(&T) -> (i64, &str),
 ) -> Result<Page<T>, StoreError> {
     let NewestFirst { table, columns, time_column, filter } = query;
+    let id = query.id_column();
     let limit = page.limit()?;
     let (before_time, before_id) = page.before_time_and_id()?;
     let filter_sql = filter.map(|(column, _)| format!("{column} = $4 AND")).unwrap_or_default();
     let sql = format!(
-        "SELECT {columns} FROM {table} WHERE {filter_sql} ({time_column} < $1 OR ({time_column} = $2 AND id < $3)) \
-         ORDER BY {time_column} DESC, id DESC LIMIT {}",
+        "SELECT {columns} FROM {table} WHERE {filter_sql} ({time_column} < $1 OR ({time_column} = $2 AND {id} < $3)) \
+         ORDER BY {time_column} DESC, {id} DESC LIMIT {}",
         i64::from(limit) + 1
     );
     // With no cursor, `time < i64::MAX` takes every row and the id part never decides.
@@ -112,4 +113,14 @@ pub(crate) struct NewestFirst<'a> {
     pub columns: &'static str,
     pub time_column: &'static str,
     pub filter: Option<(&'static str, &'a str)>,
+}
+
+impl NewestFirst<'_> {
+    /// `id`, qualified like the time column when that is (`a.started_at` → `a.id`).
+    fn id_column(&self) -> String {
+        match self.time_column.split_once('.') {
+            Some((table, _)) => format!("{table}.id"),
+            None => "id".to_owned(),
+        }
+    }
 }

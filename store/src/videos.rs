@@ -13,6 +13,7 @@ use sqlx::{AnyPool, Row};
 pub use crate::access::{PlaybackPolicy, Privacy};
 use crate::page::{NewestFirst, Page, PageRequest, newest_first};
 use crate::text::{multi_line, one_line};
+use crate::webhooks::{EventType, emit};
 use crate::{Secret, StoreError};
 
 pub const MAX_VIDEO_TITLE_CHARS: usize = 140;
@@ -213,6 +214,28 @@ fn video_from_row(row: &sqlx::any::AnyRow) -> Result<Video, StoreError> {
     })
 }
 
+async fn get_on(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Option<Video>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM videos WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await?;
+    row.as_ref().map(video_from_row).transpose()
+}
+
+impl Video {
+    /// What a webhook event about the video says (`data`).
+    fn event_data(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "title": self.details.title,
+            "status": self.status.as_str(),
+            "privacy": self.details.privacy.as_str(),
+            "playback_policy": self.details.playback.as_str(),
+            "duration_ms": self.duration_ms,
+            "error": self.error,
+            "created_at": self.created_at,
+        })
+    }
+}
+
 /// The catalog (see [`crate::Store::videos`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Videos<'a> {
@@ -231,6 +254,7 @@ impl<'a> Videos<'a> {
             return Err(StoreError::Invalid("upload size cannot be negative".into()));
         }
         let id = Secret::long_id("v_");
+        let mut tx = self.pool.begin().await?;
         let now = oxcast_media::clock::unix_seconds();
         sqlx::query(
             "INSERT INTO videos (id, owner_id, title, description, tags, category, language, privacy, playback_policy, \
@@ -250,15 +274,18 @@ impl<'a> Videos<'a> {
         .bind(new.upload_size)
         .bind(now)
         .bind(now)
-        .execute(self.pool)
+        .execute(&mut *tx)
         .await?;
-        self.get(&id).await?.ok_or_else(|| StoreError::Invalid("video vanished after insert".into()))
+        let video =
+            get_on(&mut tx, &id).await?.ok_or_else(|| StoreError::Invalid("video vanished after insert".into()))?;
+        emit(&mut tx, &video.owner_id, EventType::VideoCreated, video.event_data(), None).await?;
+        tx.commit().await?;
+        Ok(video)
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Video>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM videos WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool).await?;
-        row.as_ref().map(video_from_row).transpose()
+        let mut conn = self.pool.acquire().await?;
+        get_on(&mut conn, id).await
     }
 
     /// Videos newest first, a page at a time: `owner`'s only, or everyone's with `None`.
@@ -369,8 +396,11 @@ impl<'a> Videos<'a> {
     }
 
     /// Processing finished: `ready`, published now.
+    /// Its `video.ready` event (and `recording.ready` for a broadcast's recording) is recorded
+    /// in the same transaction.
     pub async fn set_ready(&self, id: &str, processed: &Processed) -> Result<bool, StoreError> {
         let now = oxcast_media::clock::unix_seconds();
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE videos SET status = 'ready', error = NULL, stage = NULL, progress = 1, playable = 1, eta_seconds = NULL, \
              source = $1, renditions = $2, \
@@ -385,13 +415,32 @@ impl<'a> Videos<'a> {
         .bind(now)
         .bind(now)
         .bind(id)
-        .execute(self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(video) = get_on(&mut tx, id).await? {
+            emit(&mut tx, &video.owner_id, EventType::VideoReady, video.event_data(), None).await?;
+            let broadcast = sqlx::query("SELECT id, stream_name FROM broadcasts WHERE video_id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(b) = broadcast {
+                let mut data = video.event_data();
+                data["broadcast_id"] = b.try_get::<String, _>("id")?.into();
+                data["stream"] = b.try_get::<String, _>("stream_name")?.into();
+                emit(&mut tx, &video.owner_id, EventType::RecordingReady, data, None).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
-    /// Processing (or the upload) failed, with a reason a person understands.
+    /// Processing (or the upload) failed, with a reason a person understands; `video.failed` is
+    /// recorded in the same transaction.
     pub async fn set_failed(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE videos SET status = 'failed', error = $1, stage = NULL, playable = 0, eta_seconds = NULL, updated_at = $2 \
              WHERE id = $3 AND status IN ('uploading', 'processing')",
@@ -399,9 +448,16 @@ impl<'a> Videos<'a> {
         .bind(reason)
         .bind(oxcast_media::clock::unix_seconds())
         .bind(id)
-        .execute(self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(video) = get_on(&mut tx, id).await? {
+            emit(&mut tx, &video.owner_id, EventType::VideoFailed, video.event_data(), None).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Uploads nobody touched since `updated_before` (Unix seconds): expired, to be removed.

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use super::Server;
 
-fn python() -> String {
+/// The Python of the test venv (`scripts/setup.sh --test`).
+pub fn python() -> String {
     let venv = std::env::var("OXCAST_PY_VENV")
         .unwrap_or_else(|_| format!("{}/.cache/oxcast-py", std::env::var("HOME").unwrap_or_default()));
     format!("{venv}/bin/python")
@@ -37,4 +38,24 @@ pub fn stored_upload(server: &Server, video: &str) -> Vec<u8> {
         std::fs::read_dir(&dir).expect("upload parts").map(|e| e.expect("entry").path()).collect();
     parts.sort();
     parts.iter().flat_map(|p| std::fs::read(p).expect("part")).collect()
+}
+
+/// Uploads `bytes` as the admin in one tus creation-with-upload request, with `metadata`
+/// (key, value) pairs; returns the video id.
+pub fn upload_once(server: &Server, bytes: &[u8], metadata: &[(&str, &str)]) -> String {
+    use base64::Engine;
+    let meta: Vec<String> =
+        metadata.iter().map(|(k, v)| format!("{k} {}", base64::engine::general_purpose::STANDARD.encode(v))).collect();
+    let r = super::client()
+        .post(server.url("/api/uploads"))
+        .bearer_auth(super::ADMIN_TOKEN)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", bytes.len().to_string())
+        .header("upload-metadata", meta.join(","))
+        .header("content-type", "application/offset+octet-stream")
+        .body(bytes.to_vec())
+        .send()
+        .expect("upload");
+    assert_eq!(r.status().as_u16(), 201, "{:?}", r.text());
+    r.headers()["oxcast-video-id"].to_str().expect("video id").to_owned()
 }

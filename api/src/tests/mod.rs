@@ -93,6 +93,7 @@ pub(crate) async fn app_on(limits: LimitSettings, media: Arc<dyn oxcast_vod::Sto
         trusted_proxies: Arc::new([]),
         uploads: Some(Arc::new(crate::uploads::Uploads::new(oxcast_vod::UploadParts::new(media), MAX_UPLOAD))),
         playback: Arc::new(crate::playback_access::PlaybackSigning::load(&store, 3600).await.unwrap()),
+        webhooks_allow_private: false,
     };
     let mounts = Mounts { packagers: Arc::new(NoPackagers), whip: None, chat: None };
     (crate::app(state, mounts), store)

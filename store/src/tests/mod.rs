@@ -65,6 +65,7 @@ mod jobs;
 mod playback;
 mod streams;
 mod videos;
+mod webhooks;
 
 #[tokio::test]
 async fn reopening_a_migrated_database_keeps_its_rows() {
