@@ -244,27 +244,7 @@ fn a_signed_live_stream_plays_with_a_token_and_refuses_every_other_request() {
 
 /// Uploads a small video with tus, signed from the start; returns its id once ready.
 fn signed_video(server: &Server) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("in.mp4");
-    let ok = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=640x360:rate=30:duration=8",
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=8", "-c:v", "libx264", "-preset", "veryfast"])
-        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
-        .arg(&file)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    let bytes = std::fs::read(&file).unwrap();
+    let bytes = test_clip(8, "640x360", true);
     let metadata = [("filename", "in.mp4"), ("privacy", "unlisted"), ("playback_policy", "signed")];
     let id = common::uploads::upload_once(server, &bytes, &metadata);
     wait_for("the signed video to be ready", Duration::from_secs(120), || {

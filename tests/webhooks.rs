@@ -10,80 +10,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
 use std::time::Duration;
 
+use common::webhooks::Receiver;
 use common::*;
 use serde_json::{Value, json};
-
-/// A receiver process and the JSON lines it printed (one per request).
-struct Receiver {
-    child: Child,
-    port: u16,
-    lines: mpsc::Receiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Receiver {
-    fn start(args: &[&str]) -> Receiver {
-        let mut child = Command::new(common::uploads::python())
-            .arg("tests/clients/webhook_receiver.py")
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python webhook receiver (scripts/setup.sh --test installs standardwebhooks)");
-        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = out.next().unwrap().unwrap();
-        let port = first.strip_prefix("listening ").unwrap().parse().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in out.map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        Receiver { child, port, lines, seen: Vec::new() }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn set_secret(&self, secret: &str) {
-        let r = client().post(self.url("/secret")).body(secret.to_owned()).send().unwrap();
-        assert_eq!(r.status().as_u16(), 204);
-    }
-
-    /// Every request so far (waiting up to `wait` for more while `until` is false).
-    fn collect_until(&mut self, wait: Duration, mut until: impl FnMut(&[Value]) -> bool) -> &[Value] {
-        let deadline = std::time::Instant::now() + wait;
-        while !until(&self.seen) {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            assert!(!left.is_zero(), "receiver: timed out; got {:#?}", self.seen);
-            if let Ok(v) = self.lines.recv_timeout(left.min(Duration::from_millis(300))) {
-                self.seen.push(v);
-            }
-        }
-        &self.seen
-    }
-
-    /// Whether an event of `kind` was accepted (verified and answered 200).
-    fn delivered(seen: &[Value], kind: &str) -> bool {
-        seen.iter().any(|l| l["ok"] == true && l["status"] == 200 && l["type"] == kind)
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn api(server: &Server, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
     let r = client().request(method, server.url(path)).bearer_auth(ADMIN_TOKEN).json(&body).send().unwrap();
@@ -103,18 +35,7 @@ fn register(server: &Server, url: &str, events: Option<&[&str]>) -> (String, Str
 }
 
 fn upload(server: &Server, seconds: u32) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("clip.mp4");
-    let ok = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
-        .args(["-i", &format!("testsrc2=size=320x240:rate=30:duration={seconds}")])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"])
-        .arg(&file)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    let bytes = std::fs::read(&file).unwrap();
+    let bytes = test_clip(seconds, "320x240", false);
     common::uploads::upload_once(server, &bytes, &[("filename", "clip.mp4"), ("title", "Webhook clip")])
 }
 

@@ -6,7 +6,15 @@
 const LAYOUT: &str = include_str!("../web/layout.html");
 
 /// The navigation entries, in order: (label, path).
-const NAV: [(&str, &str); 3] = [("Studio", "/studio"), ("Upload", "/studio/upload"), ("API docs", "/api/docs")];
+const NAV: [(&str, &str); 7] = [
+    ("Streams", "/studio"),
+    ("Videos", "/studio/videos"),
+    ("Upload", "/studio/upload"),
+    ("Tokens", "/studio/tokens"),
+    ("Signing keys", "/studio/keys"),
+    ("Webhooks", "/studio/webhooks"),
+    ("API docs", "/api/docs"),
+];
 
 /// What a page puts into the layout.
 #[derive(Debug)]
@@ -93,7 +101,7 @@ mod tests {
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt; · oxcast"));
         assert!(html.contains("Ann &quot;{{MAIN}}&quot; &lt;script&gt;"), "a value's slot is not expanded");
         assert!(html.contains("<meta name=\"csrf-token\" content=\"csrf_1\">"));
-        assert!(html.contains("<a href=\"/studio\" aria-current=\"page\">Studio</a>"));
+        assert!(html.contains("<a href=\"/studio\" aria-current=\"page\">Streams</a>"));
         assert_eq!(html.matches("<p>body</p>").count(), 1);
         assert_eq!(fill("a{{X}}b{{Y}}", &[("X", "1")]), "a1b{{Y}}");
     }

@@ -15,12 +15,34 @@ use crate::web_assets::{HLS_JS, REDOC_JS, TUS_JS, render_player};
 const STUDIO_HTML: &str = include_str!("../web/studio.html");
 const DOCS_HTML: &str = include_str!("../web/docs.html");
 const UPLOAD_HTML: &str = include_str!("../web/upload.html");
+const VIDEOS_HTML: &str = include_str!("../web/videos.html");
+const TOKENS_HTML: &str = include_str!("../web/tokens.html");
+const KEYS_HTML: &str = include_str!("../web/keys.html");
+const WEBHOOKS_HTML: &str = include_str!("../web/webhooks.html");
+const STUDIO_JS: &str = include_str!("../web/studio.js");
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/watch/{name}", get(watch))
         .route("/studio", get(studio))
         .route("/studio/upload", get(upload_page))
+        .route(
+            "/studio/videos",
+            get(|s: State<AppState>, h: HeaderMap| studio_page(s, h, "Videos", "/studio/videos", VIDEOS_HTML)),
+        )
+        .route(
+            "/studio/tokens",
+            get(|s: State<AppState>, h: HeaderMap| studio_page(s, h, "API tokens", "/studio/tokens", TOKENS_HTML)),
+        )
+        .route(
+            "/studio/keys",
+            get(|s: State<AppState>, h: HeaderMap| studio_page(s, h, "Signing keys", "/studio/keys", KEYS_HTML)),
+        )
+        .route(
+            "/studio/webhooks",
+            get(|s: State<AppState>, h: HeaderMap| studio_page(s, h, "Webhooks", "/studio/webhooks", WEBHOOKS_HTML)),
+        )
+        .route("/assets/studio.js", get(|| async { script(STUDIO_JS.as_bytes()) }))
         .route("/api/docs", get(|| async { Html(DOCS_HTML) }))
         .route("/assets/hls.min.js", get(|| async { script(HLS_JS) }))
         .route("/assets/redoc.standalone.js", get(|| async { script(REDOC_JS) }))
@@ -39,6 +61,17 @@ async fn watch(Path(name): Path<String>) -> Html<String> {
 /// The creator's dashboard: my streams. Logged-out visitors go to the login first.
 async fn studio(State(state): State<AppState>, headers: HeaderMap) -> Response {
     account_page(&state, &headers, "Studio", "/studio", STUDIO_HTML).await
+}
+
+/// One of the studio's pages (videos, tokens, signing keys, webhooks).
+async fn studio_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    title: &'static str,
+    path: &'static str,
+    main: &'static str,
+) -> Response {
+    account_page(&state, &headers, title, path, main).await
 }
 
 /// Uploading videos from the browser, and my videos with their processing state.

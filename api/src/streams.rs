@@ -151,6 +151,10 @@ pub(crate) struct StreamSummary {
     privacy: String,
     /// `public` or `signed` (playback URLs need `?token=`).
     playback_policy: String,
+    /// Broadcasts are recorded: `true`, `false`, or `null` for the server's default.
+    record: Option<bool>,
+    /// Where OBS publishes (the key is shown only at creation and rotation).
+    rtmp_url: String,
     /// Distinct viewers now and at the peak (absent when they cannot be counted).
     #[serde(skip_serializing_if = "Option::is_none")]
     viewers: Option<ViewerCount>,
@@ -170,6 +174,8 @@ impl StreamSummary {
             srt_encrypted: record.srt_encrypted,
             privacy: record.privacy.as_str().into(),
             playback_policy: record.playback.as_str().into(),
+            record: record.record,
+            rtmp_url: state.urls.rtmp.clone(),
             viewers,
             title: record.details.title,
             description: record.details.description,

@@ -5,6 +5,7 @@
 pub mod fmp4;
 pub mod rtmp_client;
 pub mod uploads;
+pub mod webhooks;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -475,4 +476,25 @@ pub fn write_file(dir: &Path, name: &str, chunks: &[Vec<u8>]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, chunks.concat()).expect("write");
     path
+}
+
+/// The bytes of an MP4 ffmpeg makes from a test pattern: H.264 at `size` (`WxH`), 30 fps,
+/// `seconds` long, with a 440 Hz AAC tone when `audio`.
+pub fn test_clip(seconds: u32, size: &str, audio: bool) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("clip.mp4");
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
+        .args(["-i", &format!("testsrc2=size={size}:rate=30:duration={seconds}")]);
+    if audio {
+        cmd.args(["-f", "lavfi", "-i", &format!("sine=frequency=440:duration={seconds}"), "-c:a", "aac", "-shortest"]);
+    }
+    let ok = cmd
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"])
+        .arg(&file)
+        .status()
+        .expect("ffmpeg")
+        .success();
+    assert!(ok, "ffmpeg could not make the test clip");
+    std::fs::read(&file).expect("clip")
 }
