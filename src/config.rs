@@ -67,6 +67,8 @@ pub struct WebhooksConfig {
     /// Deliver to loopback and private addresses too (single-machine setups; off by default so
     /// a creator cannot make the server call into its own network).
     pub allow_private_destinations: bool,
+    /// Events and the delivery log are kept this long, then pruned.
+    pub keep_days: u32,
 }
 
 impl Default for WebhooksConfig {
@@ -78,6 +80,7 @@ impl Default for WebhooksConfig {
             retry_hours: 24,
             first_retry_seconds: 5,
             allow_private_destinations: false,
+            keep_days: 30,
         }
     }
 }

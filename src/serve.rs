@@ -178,6 +178,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         uploads: Some(uploads),
     };
     tracker.spawn(sweep_uploads(state.clone(), shutdown.clone()));
+    tracker.spawn(prune_webhook_log(state.store.clone(), config.webhooks.keep_days, shutdown.clone()));
     if let Some(viewers) = state.viewers.clone() {
         tracker.spawn(sample_viewers(registry.clone(), viewers, shutdown.clone()));
     }
@@ -233,6 +234,24 @@ async fn sweep_uploads(state: AppState, shutdown: CancellationToken) {
             _ = tick.tick() => {
                 if let Err(e) = oxcast_api::uploads::sweep_expired(&state).await {
                     tracing::warn!(error = %e, "sweeping expired uploads failed");
+                }
+            }
+        }
+    }
+}
+
+/// Forgets webhook events, attempts and finished deliveries older than `keep_days`, hourly.
+async fn prune_webhook_log(store: Store, keep_days: u32, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                let before = oxcast_media::clock::unix_seconds() - i64::from(keep_days) * 86_400;
+                match store.webhooks().prune(before).await {
+                    Ok((0, 0)) => {}
+                    Ok((events, attempts)) => tracing::info!(events, attempts, keep_days, "pruned the webhook log"),
+                    Err(e) => tracing::warn!(error = %e, "pruning the webhook log failed"),
                 }
             }
         }

@@ -395,6 +395,29 @@ impl<'a> Webhooks<'a> {
         Ok(previous + 1)
     }
 
+    /// Forgets events and attempts from before `before` (Unix seconds), and the finished
+    /// delivery jobs of that age: the log is kept for a while, not forever. (A delivery still
+    /// queued for a forgotten event finds nothing to send and ends.) Returns how many events
+    /// and attempts went.
+    pub async fn prune(&self, before: i64) -> Result<(u64, u64), StoreError> {
+        let attempts = sqlx::query("DELETE FROM webhook_attempts WHERE started_at < $1")
+            .bind(before.saturating_mul(1000))
+            .execute(self.pool)
+            .await?
+            .rows_affected();
+        let events = sqlx::query("DELETE FROM webhook_events WHERE created_at < $1")
+            .bind(before)
+            .execute(self.pool)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM jobs WHERE kind = $1 AND state IN ('done', 'failed') AND finished_at < $2")
+            .bind(DELIVERY_JOB)
+            .bind(before.saturating_mul(1000))
+            .execute(self.pool)
+            .await?;
+        Ok((events, attempts))
+    }
+
     /// An endpoint's attempts, newest first.
     pub async fn attempts(&self, endpoint_id: &str, page: &PageRequest) -> Result<Page<Attempt>, StoreError> {
         let query = NewestFirst {

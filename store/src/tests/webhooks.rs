@@ -120,4 +120,11 @@ async fn changes_record_their_event_once_with_a_job_per_endpoint(s: Store) {
     );
     let rest = hooks.attempts(&all.id, &PageRequest { limit: Some(5), cursor: log.next_cursor }).await.unwrap();
     assert_eq!((rest.items.len(), rest.items[0].status_code), (1, Some(503)));
+
+    // Pruning forgets what is older than the cut, and nothing newer.
+    let now = oxcast_media::clock::unix_seconds();
+    assert_eq!(hooks.prune(now - 3600).await.unwrap().1, 2, "the two attempts of 1970 go");
+    assert!(hooks.event(&event_id).await.unwrap().is_some(), "today's event stays");
+    assert_eq!(hooks.prune(now + 1).await.unwrap().0, 6, "every event so far, when the cut is now");
+    assert!(hooks.event(&event_id).await.unwrap().is_none());
 }
