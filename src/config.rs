@@ -160,6 +160,13 @@ pub struct LimitsConfig {
     pub api_requests_per_minute: u32,
     /// Login attempts per ten minutes, per client address and per name.
     pub login_attempts_per_ten_minutes: u32,
+    /// HTTP connections one client address may hold at once (trusted proxies are exempt).
+    pub http_connections_per_address: u32,
+    /// Time a client has to send a request's headers; also the longest a keep-alive connection
+    /// may sit idle.
+    pub http_header_timeout_seconds: u32,
+    /// RTMP connections one client address may hold at once.
+    pub rtmp_connections_per_address: u32,
 }
 
 impl Default for LimitsConfig {
@@ -168,6 +175,9 @@ impl Default for LimitsConfig {
         Self {
             api_requests_per_minute: d.api_requests_per_minute,
             login_attempts_per_ten_minutes: d.login_attempts_per_ten_minutes,
+            http_connections_per_address: 256,
+            http_header_timeout_seconds: 15,
+            rtmp_connections_per_address: oxcast_ingest::rtmp::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS as u32,
         }
     }
 }
@@ -394,6 +404,15 @@ impl Config {
         if let Some(v) = var("OXCAST_VOD_SEGMENT_SECONDS") {
             self.vod.segment_seconds = parse("OXCAST_VOD_SEGMENT_SECONDS", v)?;
         }
+        if let Some(v) = var("OXCAST_HTTP_CONNECTIONS_PER_ADDRESS") {
+            self.limits.http_connections_per_address = parse("OXCAST_HTTP_CONNECTIONS_PER_ADDRESS", v)?;
+        }
+        if let Some(v) = var("OXCAST_HTTP_HEADER_TIMEOUT_SECONDS") {
+            self.limits.http_header_timeout_seconds = parse("OXCAST_HTTP_HEADER_TIMEOUT_SECONDS", v)?;
+        }
+        if let Some(v) = var("OXCAST_RTMP_CONNECTIONS_PER_ADDRESS") {
+            self.limits.rtmp_connections_per_address = parse("OXCAST_RTMP_CONNECTIONS_PER_ADDRESS", v)?;
+        }
         if let Some(v) = var("OXCAST_WEBHOOKS_ALLOW_PRIVATE") {
             self.webhooks.allow_private_destinations = parse("OXCAST_WEBHOOKS_ALLOW_PRIVATE", v)?;
         }
@@ -473,6 +492,13 @@ impl Config {
         }
         if self.vod.workers > 16 || self.vod.stall_timeout_seconds < 10 {
             bail!("vod.workers must be at most 16 and vod.stall_timeout_seconds at least 10");
+        }
+        let l = &self.limits;
+        if l.http_connections_per_address == 0
+            || l.rtmp_connections_per_address == 0
+            || !(1..=300).contains(&l.http_header_timeout_seconds)
+        {
+            bail!("limits: http/rtmp_connections_per_address at least 1, http_header_timeout_seconds 1 to 300");
         }
         let w = &self.webhooks;
         if !(1..=1000).contains(&w.concurrency)

@@ -4,5 +4,6 @@
 pub mod admin_token;
 pub mod banner;
 pub mod config;
+pub mod http_server;
 pub mod live;
 pub mod serve;

@@ -133,7 +133,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     tracker.spawn(rtmp::run(
         listeners.rtmp,
         registry.clone(),
-        RtmpConfig::default(),
+        RtmpConfig {
+            max_connections_per_address: config.limits.rtmp_connections_per_address as usize,
+            ..RtmpConfig::default()
+        },
         shutdown.clone(),
         tracker.clone(),
     ));
@@ -196,16 +199,14 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         whip: Some(whip.router()),
         chat: chat.as_ref().map(ChatService::router),
     };
+    let trusted_proxies = state.trusted_proxies.clone();
     let app = oxcast_api::app(state, mounts);
-    let http_stop = shutdown.clone();
-    tracker.spawn(async move {
-        let served = axum::serve(listeners.http, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(http_stop.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    });
+    let http = crate::http_server::HttpSettings {
+        header_timeout: Duration::from_secs(config.limits.http_header_timeout_seconds.into()),
+        max_connections_per_address: config.limits.http_connections_per_address as usize,
+        trusted_proxies,
+    };
+    tracker.spawn(crate::http_server::serve(listeners.http, app, http, shutdown.clone(), tracker.clone()));
     tracker.close();
 
     print_banner(&config, &urls, bound, new_default_key.as_ref().map(|k| k.as_str()), &token);

@@ -16,4 +16,4 @@ pub const APP: &str = "live";
 pub fn server_url(host: &str, port: u16) -> String {
     format!("rtmp://{host}:{port}/{APP}")
 }
-pub use server::{RtmpConfig, run};
+pub use server::{DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, RtmpConfig, run};

@@ -1,8 +1,10 @@
-//! Accept loop for RTMP publishers.
+//! Accept loop for RTMP publishers: a cap on connections in all and per client address (so one
+//! address cannot take every slot), refusals logged at most once per 10 s with a count.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use oxcast_limits::{PerAddressCap, ThrottledLog};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -12,6 +14,9 @@ use super::connection::Connection;
 use crate::PublishAuthority;
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// One address (an IPv6 /64) may hold this many: enough for a studio running several encoders,
+/// not enough to take every slot.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 16;
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -19,6 +24,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct RtmpConfig {
     /// Connections beyond this are closed right after accept.
     pub max_connections: usize,
+    /// Connections from one address beyond this are closed right after accept.
+    pub max_connections_per_address: usize,
     /// Time a client gets to finish the RTMP handshake.
     pub handshake_timeout: Duration,
     /// A connection that sends nothing for this long is closed.
@@ -29,6 +36,7 @@ impl Default for RtmpConfig {
     fn default() -> Self {
         Self {
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
@@ -45,6 +53,10 @@ pub async fn run(
     tracker: TaskTracker,
 ) {
     let slots = Arc::new(Semaphore::new(config.max_connections));
+    let per_address = PerAddressCap::new(config.max_connections_per_address);
+    // Refusals come in floods (a client retrying in a loop): one line per 10 s, with a count.
+    let refused_full = ThrottledLog::new(Duration::from_secs(10));
+    let refused_address = ThrottledLog::new(Duration::from_secs(10));
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -59,8 +71,17 @@ pub async fn run(
                 continue;
             }
         };
+        let Some(address_slot) = per_address.try_acquire(remote.ip()) else {
+            if let Some(held) = refused_address.allow() {
+                tracing::warn!(%remote, max = config.max_connections_per_address, refused_since_last_line = held,
+                    "rtmp connection refused: too many connections from this address");
+            }
+            continue;
+        };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%remote, "rtmp connection refused: too many connections");
+            if let Some(held) = refused_full.allow() {
+                tracing::warn!(%remote, refused_since_last_line = held, "rtmp connection refused: too many connections");
+            }
             continue;
         };
         let _ = socket.set_nodelay(true);
@@ -71,6 +92,7 @@ pub async fn run(
                 Err(err) => tracing::info!(%remote, %err, "rtmp connection closed"),
             }
             drop(permit);
+            drop(address_slot);
         });
     }
 }
