@@ -70,7 +70,7 @@ fn ffmpeg_push_serves_spec_shaped_decodable_ll_hls() {
 
     // Blocking reload: ask for the part the preload hint names; the answer must contain it.
     let hint = ll.preload_hint.clone().unwrap();
-    let (msn, part) = hint.trim_start_matches("part-").trim_end_matches(".m4s").split_once('-').unwrap();
+    let (msn, part) = next_part_position(&text);
     let started = Instant::now();
     let (status, blocked) = get_text(&format!("{video_url}?_HLS_msn={msn}&_HLS_part={part}"));
     assert_eq!(status, 200);
@@ -92,12 +92,11 @@ fn ffmpeg_push_serves_spec_shaped_decodable_ll_hls() {
     let init = get_bytes(&server.url(&format!("/live/main/video/{map_uri}")));
     let segment = &playlist.segments[playlist.segments.len() - 2];
     let seg_msn: u64 = segment.uri.trim_start_matches("seg-").trim_end_matches(".m4s").parse().unwrap();
-    let parts: Vec<Vec<u8>> = ll
-        .parts
-        .iter()
-        .filter(|p| p.uri.starts_with(&format!("part-{seg_msn}-")))
-        .map(|p| get_bytes(&server.url(&format!("/live/main/video/{}", p.uri))))
-        .collect();
+    let listed = segment_parts(&text);
+    let (_, uris) =
+        listed.iter().find(|(uri, _)| uri.as_deref() == Some(segment.uri.as_str())).expect("segment listed");
+    let parts: Vec<Vec<u8>> =
+        uris.iter().map(|uri| get_bytes(&server.url(&format!("/live/main/video/{uri}")))).collect();
     assert!(parts.len() >= 5, "parts of segment {seg_msn}: {}", parts.len());
     let whole = get_bytes(&server.url(&format!("/live/main/video/{}", segment.uri)));
     assert_eq!(whole, parts.concat(), "segment = concatenation of its parts");

@@ -51,8 +51,8 @@ pub fn segment_uri(msn: u64) -> String {
     format!("seg-{msn}.m4s")
 }
 
-pub fn part_uri(msn: u64, index: usize) -> String {
-    format!("part-{msn}-{index}.m4s")
+pub fn part_uri(seq: u64) -> String {
+    format!("part-{seq}.m4s")
 }
 
 /// The multivariant playlist, or `None` while the stream has nothing playable.
@@ -173,11 +173,11 @@ pub fn media(state: &StreamState, rendition: &Rendition, skip: bool) -> String {
         }
         let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_millis(s.program_date_time));
         if !s.complete || seg_end > parts_from {
-            for (index, p) in s.parts.iter().enumerate() {
+            for p in &s.parts {
                 // B-frame reordering can stretch a GOP's last part past the target by up to a
                 // frame; the advertised duration never exceeds PART-TARGET (EXTINF stays exact).
                 let d = p.duration.as_secs_f64().min(part_target);
-                let _ = write!(out, "#EXT-X-PART:DURATION={d:.3},URI=\"{}\"", part_uri(s.msn, index));
+                let _ = write!(out, "#EXT-X-PART:DURATION={d:.3},URI=\"{}\"", part_uri(p.seq));
                 out.push_str(if p.independent { ",INDEPENDENT=YES\n" } else { "\n" });
             }
         }
@@ -190,8 +190,9 @@ pub fn media(state: &StreamState, rendition: &Rendition, skip: bool) -> String {
         out.push_str("#EXT-X-ENDLIST\n");
         return out;
     }
-    if let Some((msn, index)) = next_part(rendition) {
-        let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"", part_uri(msn, index));
+    if !rendition.segments.is_empty() {
+        // The next part's number is known whether or not it will open a new segment.
+        let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"", part_uri(rendition.next_part_seq()));
     }
     for other in state.renditions.iter().filter(|r| r.meta.id != rendition.meta.id) {
         if let Some((msn, part)) = other.last_part() {
@@ -203,16 +204,6 @@ pub fn media(state: &StreamState, rendition: &Rendition, skip: bool) -> String {
         }
     }
     out
-}
-
-/// The part a player should ask for next: the next index of the open segment, or the first
-/// part of the next segment.
-pub fn next_part(rendition: &Rendition) -> Option<(u64, usize)> {
-    match rendition.segments.back() {
-        Some(s) if !s.complete => Some((s.msn, s.parts.len())),
-        Some(s) => Some((s.msn + 1, 0)),
-        None => None,
-    }
 }
 
 pub use oxcast_media::clock::rfc3339_millis;
@@ -264,15 +255,38 @@ mod tests {
         // Segment 100 ends 3.4 s before the edge (4.4 s of media), more than three target
         // durations: its parts are no longer listed, its EXTINF is.
         assert!(text.contains("seg-100.m4s"));
-        assert!(!text.contains("part-100-"));
-        assert!(text.contains("#EXT-X-PART:DURATION=0.200,URI=\"part-101-0.m4s\",INDEPENDENT=YES\n"));
-        assert!(text.contains("#EXT-X-PART:DURATION=0.200,URI=\"part-101-1.m4s\"\n"));
+        // Parts are numbered across segments from 100 × 1000: segment 100 holds 100000..=100004.
+        assert!(!text.contains("part-100004.m4s"));
+        assert!(text.contains("#EXT-X-PART:DURATION=0.200,URI=\"part-100005.m4s\",INDEPENDENT=YES\n"));
+        assert!(text.contains("#EXT-X-PART:DURATION=0.200,URI=\"part-100006.m4s\"\n"));
         assert!(text.contains("#EXTINF:1.00000,\nseg-102.m4s\n"));
         assert!(!text.contains("seg-104.m4s"), "open segment has no EXTINF");
-        assert!(text.contains("part-104-1.m4s"));
-        assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-104-2.m4s\"\n"));
+        assert!(text.contains("part-100021.m4s"));
+        assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-100022.m4s\"\n"));
         assert!(text.ends_with("#EXT-X-RENDITION-REPORT:URI=\"../audio/index.m3u8\",LAST-MSN=104,LAST-PART=1\n"));
         assert!(!text.contains("ENDLIST"));
+    }
+
+    #[test]
+    fn the_preload_hint_comes_true_whether_or_not_the_next_part_opens_a_segment() {
+        // An open segment that is full: nobody knows yet whether the next part continues it
+        // or starts a new one. Both ways, the next part is the hinted URI.
+        for opens_segment in [true, false] {
+            let mut s = live_state(2, 5);
+            let hint_of = |s: &StreamState| {
+                let text = media(s, s.rendition("video").unwrap(), false);
+                let line = text.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT")).unwrap().to_owned();
+                line.split("URI=\"").nth(1).unwrap().trim_end_matches('"').to_owned()
+            };
+            let hint = hint_of(&s);
+            assert!(s.push_part("video", crate::state::tests::part(200, opens_segment)));
+            let text = media(&s, s.rendition("video").unwrap(), false);
+            let new_part = format!("URI=\"{hint}\"");
+            assert!(text.contains(&new_part), "{hint} not in:\n{text}");
+            let last_segment_msn = s.rendition("video").unwrap().last_msn().unwrap();
+            assert_eq!(last_segment_msn, if opens_segment { 103 } else { 102 });
+            assert_ne!(hint_of(&s), hint, "the hint moves on");
+        }
     }
 
     #[test]

@@ -87,18 +87,18 @@ pub fn playlist_readiness(rendition: &Rendition, ended: bool, req: &PlaylistRequ
 }
 
 /// Is part `index` of segment `msn` available (or worth waiting for)?
-pub fn part_readiness(rendition: &Rendition, live: bool, msn: u64, index: usize) -> Readiness<Bytes> {
+pub fn part_readiness(rendition: &Rendition, live: bool, seq: u64) -> Readiness<Bytes> {
     /// How far past the next expected part a request may wait (the preload hint is +0).
-    const PART_ADVANCE: usize = 2;
-    if let Some(s) = rendition.segment(msn) {
-        return match s.parts.get(index) {
-            Some(p) => Readiness::Ready(p.data.clone()),
-            None if !s.complete && live && index <= s.parts.len() + PART_ADVANCE => Readiness::Wait,
-            None => Readiness::NotFound,
-        };
+    const PART_ADVANCE: u64 = 2;
+    if let Some(p) = rendition.part_by_seq(seq) {
+        return Readiness::Ready(p.data.clone());
     }
-    let next_msn = rendition.last_msn().map(|m| m + 1);
-    if live && next_msn == Some(msn) && index <= PART_ADVANCE { Readiness::Wait } else { Readiness::NotFound }
+    let next = rendition.next_part_seq();
+    if live && !rendition.segments.is_empty() && (next..=next + PART_ADVANCE).contains(&seq) {
+        Readiness::Wait
+    } else {
+        Readiness::NotFound
+    }
 }
 
 /// Is segment `msn` complete? An open segment is worth waiting for.
@@ -151,14 +151,15 @@ mod tests {
     fn part_and_segment_decisions() {
         let s = live_state(3, 2);
         let v = s.rendition("video").unwrap();
-        assert!(matches!(part_readiness(v, true, 103, 1), Readiness::Ready(_)));
-        assert_eq!(part_readiness(v, true, 103, 2), Readiness::Wait);
-        assert_eq!(part_readiness(v, true, 103, 9), Readiness::NotFound);
-        assert_eq!(part_readiness(v, true, 104, 0), Readiness::Wait);
-        assert_eq!(part_readiness(v, true, 105, 0), Readiness::NotFound);
-        assert_eq!(part_readiness(v, true, 102, 5), Readiness::NotFound);
-        assert_eq!(part_readiness(v, false, 103, 2), Readiness::NotFound);
-        assert_eq!(part_readiness(v, true, 50, 0), Readiness::NotFound);
+        // Parts are numbered from 100 × 1000 on: segments 100..=102 hold 100000..=100014, the
+        // open segment 103 holds 100015 and 100016.
+        assert!(matches!(part_readiness(v, true, 100_016), Readiness::Ready(_)));
+        assert!(matches!(part_readiness(v, true, 100_000), Readiness::Ready(_)));
+        assert_eq!(part_readiness(v, true, 100_017), Readiness::Wait, "the hinted part");
+        assert_eq!(part_readiness(v, true, 100_019), Readiness::Wait);
+        assert_eq!(part_readiness(v, true, 100_020), Readiness::NotFound);
+        assert_eq!(part_readiness(v, true, 99_999), Readiness::NotFound);
+        assert_eq!(part_readiness(v, false, 100_017), Readiness::NotFound, "an ended stream never waits");
         assert!(matches!(segment_readiness(v, true, 101), Readiness::Ready(parts) if parts.len() == 5));
         assert_eq!(segment_readiness(v, true, 103), Readiness::Wait);
         assert_eq!(segment_readiness(v, true, 104), Readiness::NotFound);

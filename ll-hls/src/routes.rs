@@ -182,12 +182,12 @@ async fn media_playlist(
     }
 }
 
-/// `init-ID.mp4`, `seg-MSN.m4s` or `part-MSN-INDEX.m4s`.
+/// `init-ID.mp4`, `seg-MSN.m4s` or `part-SEQ.m4s`.
 #[derive(Debug, PartialEq, Eq)]
 enum MediaObject {
     Init(u64),
     Segment(u64),
-    Part(u64, usize),
+    Part(u64),
 }
 
 fn parse_object(file: &str) -> Option<MediaObject> {
@@ -198,8 +198,7 @@ fn parse_object(file: &str) -> Option<MediaObject> {
     if let Some(msn) = stem.strip_prefix("seg-") {
         return msn.parse().ok().map(MediaObject::Segment);
     }
-    let (msn, index) = stem.strip_prefix("part-")?.split_once('-')?;
-    Some(MediaObject::Part(msn.parse().ok()?, index.parse().ok()?))
+    stem.strip_prefix("part-")?.parse().ok().map(MediaObject::Part)
 }
 
 async fn media_object(
@@ -234,7 +233,7 @@ async fn media_object(
                 Readiness::Wait => Readiness::Wait,
                 _ => Readiness::NotFound,
             },
-            MediaObject::Part(msn, index) => match request::part_readiness(r, live, msn, index) {
+            MediaObject::Part(seq) => match request::part_readiness(r, live, seq) {
                 Readiness::Ready(data) => Readiness::Ready((vec![data], ct)),
                 Readiness::Wait => Readiness::Wait,
                 _ => Readiness::NotFound,
@@ -263,8 +262,8 @@ mod tests {
     fn object_names() {
         assert_eq!(parse_object("init-17.mp4"), Some(MediaObject::Init(17)));
         assert_eq!(parse_object("seg-5.m4s"), Some(MediaObject::Segment(5)));
-        assert_eq!(parse_object("part-5-3.m4s"), Some(MediaObject::Part(5, 3)));
-        assert_eq!(parse_object("part-5.m4s"), None);
+        assert_eq!(parse_object("part-5003.m4s"), Some(MediaObject::Part(5003)));
+        assert_eq!(parse_object("part-5-3.m4s"), None);
         assert_eq!(parse_object("seg-x.m4s"), None);
         assert_eq!(parse_object("../etc/passwd"), None);
     }

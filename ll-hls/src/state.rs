@@ -44,6 +44,10 @@ pub struct PartIn {
 
 #[derive(Debug, Clone)]
 pub struct Part {
+    /// The part's number in its rendition, counted across segments and sessions: its URI
+    /// (`part-SEQ.m4s`) is known before anyone knows which segment the part will open, so a
+    /// preload hint always names the part that comes next.
+    pub seq: u64,
     pub data: Bytes,
     pub duration: Duration,
     pub independent: bool,
@@ -75,7 +79,13 @@ pub struct Rendition {
     pending_discontinuity: bool,
     /// Msn of the next segment. Consecutive within a rendition: a playlist's numbers have no gaps.
     next_msn: u64,
+    /// Number of the next part (see [`Part::seq`]).
+    next_part_seq: u64,
 }
+
+/// Part numbers start at the first msn (a Unix time) times this, so they never repeat across
+/// restarts either as long as a rendition makes fewer parts than this per second.
+pub const PART_SEQ_PER_MSN: u64 = 1000;
 
 impl Rendition {
     fn new(meta: RenditionMeta, first_msn: u64) -> Self {
@@ -87,7 +97,26 @@ impl Rendition {
             discontinuity_sequence: 0,
             pending_discontinuity: false,
             next_msn: first_msn,
+            next_part_seq: first_msn.saturating_mul(PART_SEQ_PER_MSN),
         }
+    }
+
+    /// The number the next part will have (what the preload hint names).
+    pub fn next_part_seq(&self) -> u64 {
+        self.next_part_seq
+    }
+
+    /// The part numbered `seq`, if it is in the window.
+    pub fn part_by_seq(&self, seq: u64) -> Option<&Part> {
+        let first = self.segments.iter().find_map(|s| s.parts.first())?.seq;
+        let mut offset = usize::try_from(seq.checked_sub(first)?).ok()?;
+        for s in &self.segments {
+            if offset < s.parts.len() {
+                return s.parts.get(offset);
+            }
+            offset -= s.parts.len();
+        }
+        None
     }
 
     pub fn open_segment(&self) -> Option<&Segment> {
@@ -288,7 +317,9 @@ impl StreamState {
         if let Some(open) = r.segments.back_mut() {
             open.duration += part.duration;
             open.bytes += part.data.len();
-            open.parts.push(Part { data: part.data, duration: part.duration, independent: part.independent });
+            let seq = r.next_part_seq;
+            r.next_part_seq += 1;
+            open.parts.push(Part { seq, data: part.data, duration: part.duration, independent: part.independent });
         }
         r.trim(window);
         true

@@ -408,6 +408,38 @@ pub fn low_latency_tags(text: &str) -> LowLatencyTags {
     out
 }
 
+/// Each segment of a media playlist with the URIs of its parts (segments whose parts are no
+/// longer listed have none), and then the parts of the open segment under `None`.
+pub fn segment_parts(text: &str) -> Vec<(Option<String>, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut parts = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(a) = line.strip_prefix("#EXT-X-PART:") {
+            parts.push(attr(a, "URI").expect("part URI").to_owned());
+        } else if line.starts_with("#EXTINF:") {
+            let uri = lines.next().expect("segment URI").to_owned();
+            out.push((Some(uri), std::mem::take(&mut parts)));
+        }
+    }
+    out.push((None, parts));
+    out
+}
+
+/// (`_HLS_msn`, `_HLS_part`) of the part after the newest one a media playlist lists.
+pub fn next_part_position(text: &str) -> (u64, usize) {
+    let sequence: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .expect("MEDIA-SEQUENCE")
+        .parse()
+        .expect("number");
+    let segments = segment_parts(text);
+    let complete = (segments.len() - 1) as u64;
+    let open = segments.last().map_or(0, |(_, parts)| parts.len());
+    (sequence + complete, open)
+}
+
 pub fn parse_media(text: &str) -> m3u8_rs::MediaPlaylist {
     match m3u8_rs::parse_playlist_res(text.as_bytes()) {
         Ok(m3u8_rs::Playlist::MediaPlaylist(p)) => p,
