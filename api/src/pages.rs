@@ -21,27 +21,26 @@ const KEYS_HTML: &str = include_str!("../web/keys.html");
 const WEBHOOKS_HTML: &str = include_str!("../web/webhooks.html");
 const STUDIO_JS: &str = include_str!("../web/studio.js");
 
+/// The studio's pages besides streams and upload: (path, title, body).
+const STUDIO_PAGES: [(&str, &str, &str); 4] = [
+    ("/studio/videos", "Videos", VIDEOS_HTML),
+    ("/studio/tokens", "API tokens", TOKENS_HTML),
+    ("/studio/keys", "Signing keys", KEYS_HTML),
+    ("/studio/webhooks", "Webhooks", WEBHOOKS_HTML),
+];
+
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+    let mut router = Router::new();
+    for (path, title, main) in STUDIO_PAGES {
+        let page = move |State(state): State<AppState>, headers: HeaderMap| async move {
+            account_page(&state, &headers, title, path, main).await
+        };
+        router = router.route(path, get(page));
+    }
+    router
         .route("/watch/{name}", get(watch))
         .route("/studio", get(studio))
         .route("/studio/upload", get(upload_page))
-        .route(
-            "/studio/videos",
-            get(|s: State<AppState>, h: HeaderMap| studio_page(s, h, "Videos", "/studio/videos", VIDEOS_HTML)),
-        )
-        .route(
-            "/studio/tokens",
-            get(|s: State<AppState>, h: HeaderMap| studio_page(s, h, "API tokens", "/studio/tokens", TOKENS_HTML)),
-        )
-        .route(
-            "/studio/keys",
-            get(|s: State<AppState>, h: HeaderMap| studio_page(s, h, "Signing keys", "/studio/keys", KEYS_HTML)),
-        )
-        .route(
-            "/studio/webhooks",
-            get(|s: State<AppState>, h: HeaderMap| studio_page(s, h, "Webhooks", "/studio/webhooks", WEBHOOKS_HTML)),
-        )
         .route("/assets/studio.js", get(|| async { script(STUDIO_JS.as_bytes()) }))
         .route("/api/docs", get(|| async { Html(DOCS_HTML) }))
         .route("/assets/hls.min.js", get(|| async { script(HLS_JS) }))
@@ -61,17 +60,6 @@ async fn watch(Path(name): Path<String>) -> Html<String> {
 /// The creator's dashboard: my streams. Logged-out visitors go to the login first.
 async fn studio(State(state): State<AppState>, headers: HeaderMap) -> Response {
     account_page(&state, &headers, "Studio", "/studio", STUDIO_HTML).await
-}
-
-/// One of the studio's pages (videos, tokens, signing keys, webhooks).
-async fn studio_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    title: &'static str,
-    path: &'static str,
-    main: &'static str,
-) -> Response {
-    account_page(&state, &headers, title, path, main).await
 }
 
 /// Uploading videos from the browser, and my videos with their processing state.

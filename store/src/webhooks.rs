@@ -176,6 +176,18 @@ fn attempt_from_row(row: &sqlx::any::AnyRow) -> Result<Attempt, StoreError> {
     })
 }
 
+/// What the store checks of an endpoint (the URL's form and address are the HTTP side's):
+/// lengths and a non-empty event list; returns the trimmed description.
+fn checked(url: &str, events: &Option<Vec<EventType>>, description: &str) -> Result<String, StoreError> {
+    if url.is_empty() || url.chars().count() > MAX_ENDPOINT_URL_CHARS {
+        return Err(StoreError::Invalid(format!("url must be 1 to {MAX_ENDPOINT_URL_CHARS} characters")));
+    }
+    if events.as_ref().is_some_and(Vec::is_empty) {
+        return Err(StoreError::Invalid("events must name at least one type (or be left out for all)".into()));
+    }
+    crate::text::one_line(description, "description", 200)
+}
+
 /// A new secret in the Standard Webhooks form.
 fn new_secret() -> String {
     use base64::Engine;
@@ -245,13 +257,7 @@ impl<'a> Webhooks<'a> {
 
     /// Registers an endpoint with a new secret.
     pub async fn create(&self, new: NewEndpoint<'_>) -> Result<Endpoint, StoreError> {
-        if new.url.is_empty() || new.url.chars().count() > MAX_ENDPOINT_URL_CHARS {
-            return Err(StoreError::Invalid(format!("url must be 1 to {MAX_ENDPOINT_URL_CHARS} characters")));
-        }
-        if new.events.as_ref().is_some_and(Vec::is_empty) {
-            return Err(StoreError::Invalid("events must name at least one type (or be left out for all)".into()));
-        }
-        let description = crate::text::one_line(new.description, "description", 200)?;
+        let description = checked(new.url, &new.events, new.description)?;
         let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM webhook_endpoints WHERE owner_id = $1")
             .bind(new.owner_id)
             .fetch_one(self.pool)
@@ -305,13 +311,7 @@ impl<'a> Webhooks<'a> {
 
     /// Replaces what is set; false if there is no such endpoint.
     pub async fn update(&self, endpoint: &Endpoint) -> Result<bool, StoreError> {
-        if endpoint.url.is_empty() || endpoint.url.chars().count() > MAX_ENDPOINT_URL_CHARS {
-            return Err(StoreError::Invalid(format!("url must be 1 to {MAX_ENDPOINT_URL_CHARS} characters")));
-        }
-        if endpoint.events.as_ref().is_some_and(Vec::is_empty) {
-            return Err(StoreError::Invalid("events must name at least one type (or be null for all)".into()));
-        }
-        let description = crate::text::one_line(&endpoint.description, "description", 200)?;
+        let description = checked(&endpoint.url, &endpoint.events, &endpoint.description)?;
         let done = sqlx::query(
             "UPDATE webhook_endpoints SET url = $1, events = $2, description = $3, enabled = $4 WHERE id = $5",
         )

@@ -3,13 +3,18 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
 use oxcast_transcode::Ladder;
 use serde::Deserialize;
+
+mod sections;
+
+pub use sections::{
+    ChatSettings, LimitsConfig, LiveConfig, PlaybackConfig, VOD_PROFILE, VodConfig, WebhooksConfig, WebrtcConfig,
+};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -50,186 +55,6 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
 }
 
-/// Webhook deliveries.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct WebhooksConfig {
-    /// Deliver from this node (every node may; they share the queue).
-    pub deliver: bool,
-    /// Deliveries in flight at once on this node.
-    pub concurrency: u32,
-    /// Each attempt's time limit (connect, send, the answer's status).
-    pub timeout_seconds: u32,
-    /// How long after an event failed deliveries are retried.
-    pub retry_hours: u32,
-    /// The first retry's delay; later ones grow (x6, x24, x120 ... up to x4320).
-    pub first_retry_seconds: u32,
-    /// Deliver to loopback and private addresses too (single-machine setups; off by default so
-    /// a creator cannot make the server call into its own network).
-    pub allow_private_destinations: bool,
-    /// Events and the delivery log are kept this long, then pruned.
-    pub keep_days: u32,
-}
-
-impl Default for WebhooksConfig {
-    fn default() -> Self {
-        Self {
-            deliver: true,
-            concurrency: 32,
-            timeout_seconds: 10,
-            retry_hours: 24,
-            first_retry_seconds: 5,
-            allow_private_destinations: false,
-            keep_days: 30,
-        }
-    }
-}
-
-impl WebhooksConfig {
-    pub fn settings(&self) -> oxcast_webhooks::WebhookSettings {
-        oxcast_webhooks::WebhookSettings {
-            concurrency: self.concurrency as usize,
-            timeout: std::time::Duration::from_secs(self.timeout_seconds.into()),
-            retry_window: std::time::Duration::from_secs(u64::from(self.retry_hours) * 3600),
-            first_retry: std::time::Duration::from_secs(self.first_retry_seconds.into()),
-            allow_private: self.allow_private_destinations,
-            ..oxcast_webhooks::WebhookSettings::default()
-        }
-    }
-}
-
-/// Signed playback.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct PlaybackConfig {
-    /// Media tokens (the `?mt=` in signed playlists) expire on multiples of this many seconds:
-    /// viewers whose playback tokens end in the same window share media URLs (one CDN cache
-    /// entry per object), and a media URL stays valid up to this long past its token's `exp`.
-    pub media_token_seconds: u64,
-}
-
-impl Default for PlaybackConfig {
-    fn default() -> Self {
-        Self { media_token_seconds: 3600 }
-    }
-}
-
-/// The built-in profile of uploads that name none.
-pub const VOD_PROFILE: &str = "vod";
-
-/// Video on demand.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct VodConfig {
-    /// Largest upload accepted, in bytes.
-    pub max_upload_bytes: u64,
-    /// Where media objects (uploads, renditions) live; default `DATA_DIR/media`.
-    pub media_dir: Option<PathBuf>,
-    /// Segment length of VOD renditions, in seconds (1 to 10).
-    pub segment_seconds: u32,
-    /// Processing workers on this server (0: this node only takes uploads; another processes).
-    pub workers: u32,
-    /// A processing job whose progress does not move for this long is stopped and retried.
-    pub stall_timeout_seconds: u32,
-    /// AAC bit rate of the audio rendition.
-    pub audio_bitrate_kbps: u32,
-    /// How long a processing job stays with a worker that stopped heartbeating (it died or
-    /// hangs) before another worker (or this one, restarted) takes it again.
-    pub lease_seconds: u32,
-}
-
-impl Default for VodConfig {
-    fn default() -> Self {
-        Self {
-            max_upload_bytes: 20 * 1024 * 1024 * 1024,
-            media_dir: None,
-            segment_seconds: 4,
-            workers: 1,
-            stall_timeout_seconds: 120,
-            audio_bitrate_kbps: 128,
-            lease_seconds: 30,
-        }
-    }
-}
-
-/// Rate limits of the REST API and the login.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// `/api` requests per minute, per client address and per token (or user).
-    pub api_requests_per_minute: u32,
-    /// Login attempts per ten minutes, per client address and per name.
-    pub login_attempts_per_ten_minutes: u32,
-    /// HTTP connections one client address may hold at once (trusted proxies are exempt).
-    pub http_connections_per_address: u32,
-    /// Time a client has to send a request's headers; also the longest a keep-alive connection
-    /// may sit idle.
-    pub http_header_timeout_seconds: u32,
-    /// RTMP connections one client address may hold at once.
-    pub rtmp_connections_per_address: u32,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        let d = oxcast_api::LimitSettings::default();
-        Self {
-            api_requests_per_minute: d.api_requests_per_minute,
-            login_attempts_per_ten_minutes: d.login_attempts_per_ten_minutes,
-            http_connections_per_address: 256,
-            http_header_timeout_seconds: 15,
-            rtmp_connections_per_address: oxcast_ingest::rtmp::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS as u32,
-        }
-    }
-}
-
-/// Live chat and viewer counts.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct ChatSettings {
-    pub enabled: bool,
-    /// Share rooms, history and viewer counts with other oxcast processes through Redis
-    /// (`redis://HOST:6379`); unset: in this process only.
-    pub redis_url: Option<String>,
-    /// Messages replayed to a joining client.
-    pub history: usize,
-    /// Longest message, in characters.
-    pub max_message_chars: usize,
-}
-
-impl Default for ChatSettings {
-    fn default() -> Self {
-        Self { enabled: true, redis_url: None, history: 50, max_message_chars: 500 }
-    }
-}
-
-/// WebRTC (WHIP) ingest.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct WebrtcConfig {
-    /// Addresses offered to publishers as ICE host candidates (one UDP port each per session).
-    /// Empty: this host's outbound address plus loopback.
-    pub ice_addresses: Vec<std::net::IpAddr>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct LiveConfig {
-    /// LL-HLS part length (PART-TARGET).
-    pub part_duration_ms: u64,
-    /// Segment length to aim for; segments are cut at the publisher's keyframes.
-    pub segment_duration_ms: u64,
-    /// Media kept in each playlist.
-    pub window_seconds: u64,
-    /// After a publisher leaves, how long a reconnect continues the same playlist before
-    /// EXT-X-ENDLIST is written.
-    pub offline_grace_seconds: u64,
-    /// Profile of streams that name none.
-    pub default_profile: String,
-    /// Record broadcasts into the video catalog, for streams that do not say (`oxcast stream
-    /// set-recording`, `PUT /api/streams/NAME/recording`).
-    pub record: bool,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -253,34 +78,6 @@ impl Default for Config {
             playback: PlaybackConfig::default(),
             webhooks: WebhooksConfig::default(),
         }
-    }
-}
-
-impl Default for LiveConfig {
-    fn default() -> Self {
-        Self {
-            part_duration_ms: 200,
-            segment_duration_ms: 2000,
-            window_seconds: 30,
-            offline_grace_seconds: 10,
-            default_profile: "standard".into(),
-            record: false,
-        }
-    }
-}
-
-impl LiveConfig {
-    pub fn part_duration(&self) -> Duration {
-        Duration::from_millis(self.part_duration_ms)
-    }
-    pub fn segment_duration(&self) -> Duration {
-        Duration::from_millis(self.segment_duration_ms)
-    }
-    pub fn window(&self) -> Duration {
-        Duration::from_secs(self.window_seconds)
-    }
-    pub fn offline_grace(&self) -> Duration {
-        Duration::from_secs(self.offline_grace_seconds)
     }
 }
 
@@ -582,7 +379,7 @@ mod tests {
 
     #[test]
     fn example_config_parses_and_validates() {
-        let text = include_str!("../oxcast.example.toml");
+        let text = include_str!("../../oxcast.example.toml");
         let config = Config::from_toml(text).expect("example parses");
         config.validate().expect("example is valid");
         assert_eq!(config.live.part_duration_ms, 200);
