@@ -10,6 +10,7 @@ use crate::config::Config;
 #[derive(Debug, Clone, Copy)]
 pub struct BoundAddresses {
     pub http: std::net::SocketAddr,
+    pub https: Option<std::net::SocketAddr>,
     pub rtmp: std::net::SocketAddr,
     pub srt: Option<std::net::SocketAddr>,
 }
@@ -40,7 +41,7 @@ pub fn print_banner(
         None => String::new(),
     };
     println!(
-        "\noxcast is running (HTTP {http}, RTMP {rtmp}{srt}, data in {data}).\n\n\
+        "\noxcast is running (HTTP {http}, RTMP {rtmp}{srt}{https}, data in {data}).\n\n\
          Streamer: OBS > Settings > Stream\n\
          \x20 RTMP:\n\
          \x20   Service:     Custom...\n\
@@ -71,9 +72,10 @@ pub fn print_banner(
         http = bound.http,
         rtmp = bound.rtmp,
         srt = bound.srt.map(|a| format!(", SRT {a}/udp")).unwrap_or_default(),
+        https = bound.https.map(|a| format!(", HTTPS {a}")).unwrap_or_default(),
         data = config.data_dir.display(),
         rtmp_url = urls.rtmp,
-        http_url = urls.http,
+        http_url = urls.canonical(),
         whip_path = oxcast_ingest::whip::endpoint_path(name),
     );
 }

@@ -7,3 +7,4 @@ pub mod config;
 pub mod http_server;
 pub mod live;
 pub mod serve;
+pub mod tls;

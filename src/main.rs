@@ -34,6 +34,9 @@ enum Command {
         /// HTTP listen address (API, player, LL-HLS).
         #[arg(long)]
         http: Option<SocketAddr>,
+        /// HTTPS listen address (needs [tls] cert_file and key_file).
+        #[arg(long)]
+        https: Option<SocketAddr>,
         /// RTMP listen address.
         #[arg(long)]
         rtmp: Option<SocketAddr>,
@@ -156,8 +159,8 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
-        Command::Serve { common, http, rtmp, srt } => {
-            let config = load(&common, Overrides { http, rtmp, srt, data_dir: None })?;
+        Command::Serve { common, http, https, rtmp, srt } => {
+            let config = load(&common, Overrides { http, https, rtmp, srt, data_dir: None })?;
             let shutdown = CancellationToken::new();
             let on_signal = shutdown.clone();
             tokio::spawn(async move {

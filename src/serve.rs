@@ -25,8 +25,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::banner::{BoundAddresses, print_banner};
 use crate::config::Config;
+use crate::http_server::HttpListener;
 use crate::live::chat::{ChatViewers, PlaybackDirectory, PlaybackPresence, StoreChatAuth, StoreRooms};
 use crate::live::{LiveRegistry, LiveSettings};
+use crate::tls::{CertificateFiles, ReloadingCertificate};
 
 /// How long shutdown waits for connections and tasks after every stream has ended.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,6 +43,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// The server's sockets, bound before it starts.
 pub struct Listeners {
     pub http: TcpListener,
+    /// The HTTPS socket and its certificate, when `[tls] address` is set.
+    pub https: Option<(TcpListener, Arc<ReloadingCertificate>)>,
     pub rtmp: TcpListener,
     /// `None` when SRT is off.
     pub srt: Option<SrtServer>,
@@ -50,6 +54,15 @@ impl Listeners {
     /// Binds the addresses `config` names.
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let http = TcpListener::bind(config.http).await.with_context(|| format!("binding HTTP on {}", config.http))?;
+        let https = match (config.tls.address, &config.tls.cert_file, &config.tls.key_file) {
+            (Some(address), Some(cert), Some(key)) => {
+                let files = CertificateFiles { cert: cert.clone(), key: key.clone() };
+                let certificate = ReloadingCertificate::load(files).context("loading the TLS certificate")?;
+                let socket = TcpListener::bind(address).await.with_context(|| format!("binding HTTPS on {address}"))?;
+                Some((socket, certificate))
+            }
+            _ => None,
+        };
         let rtmp = TcpListener::bind(config.rtmp).await.with_context(|| format!("binding RTMP on {}", config.rtmp))?;
         let srt = if config.srt_enabled {
             let srt_config =
@@ -61,12 +74,13 @@ impl Listeners {
         } else {
             None
         };
-        Ok(Self { http, rtmp, srt })
+        Ok(Self { http, https, rtmp, srt })
     }
 
     pub fn addresses(&self) -> anyhow::Result<BoundAddresses> {
         Ok(BoundAddresses {
             http: self.http.local_addr()?,
+            https: self.https.as_ref().map(|(socket, _)| socket.local_addr()).transpose()?,
             rtmp: self.rtmp.local_addr()?,
             srt: self.srt.as_ref().map(SrtServer::local_addr),
         })
@@ -103,6 +117,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let host = config.public_host.clone().unwrap_or_else(|| "localhost".into());
     let urls = PublicUrls {
         http: format!("http://{host}:{}", bound.http.port()),
+        https: bound.https.map(|a| format!("https://{host}:{}", a.port())),
         rtmp: rtmp::server_url(&host, bound.rtmp.port()),
         srt: bound.srt.map(|a| format!("srt://{host}:{}", a.port())),
     };
@@ -170,6 +185,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let state = AppState {
         playback: Arc::new(playback),
         webhooks_allow_private: config.webhooks.allow_private_destinations,
+        listeners: Default::default(),
         viewers: chat.clone().map(|c| Arc::new(ChatViewers(c)) as Arc<dyn oxcast_api::ViewerCounts>),
         store,
         profiles,
@@ -200,13 +216,22 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         chat: chat.as_ref().map(ChatService::router),
     };
     let trusted_proxies = state.trusted_proxies.clone();
+    let listener_metrics = state.listeners.clone();
     let app = oxcast_api::app(state, mounts);
     let http = crate::http_server::HttpSettings {
         header_timeout: Duration::from_secs(config.limits.http_header_timeout_seconds.into()),
         max_connections_per_address: config.limits.http_connections_per_address as usize,
         trusted_proxies,
     };
-    tracker.spawn(crate::http_server::serve(listeners.http, app, http, shutdown.clone(), tracker.clone()));
+    let plain = HttpListener { socket: listeners.http, tls: None, counters: listener_metrics.http.clone() };
+    if let Some((socket, certificate)) = listeners.https {
+        let tls = Some(certificate.acceptor()?);
+        let every = Duration::from_secs(config.tls.reload_check_seconds);
+        tracker.spawn(certificate.watch(every, shutdown.clone()));
+        let secure = HttpListener { socket, tls, counters: listener_metrics.https.clone() };
+        tracker.spawn(crate::http_server::serve(secure, app.clone(), http.clone(), shutdown.clone(), tracker.clone()));
+    }
+    tracker.spawn(crate::http_server::serve(plain, app, http, shutdown.clone(), tracker.clone()));
     tracker.close();
 
     print_banner(&config, &urls, bound, new_default_key.as_ref().map(|k| k.as_str()), &token);

@@ -3,7 +3,8 @@
 //! a trusted proxy), `X-Forwarded-Proto` and `X-Forwarded-Host` are then believed. Rate limits
 //! key on this address; the session cookie gets `Secure` when the client's scheme is https; the
 //! HTTP URLs the API hands out (player, playlist, WHIP) and the login's same-origin check use the
-//! forwarded host, so they name the proxy the client sees.
+//! forwarded host, so they name the proxy the client sees. A request that came in on the HTTPS
+//! listener itself (marked [`OverTls`] by the accept loop) is https without any header.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -53,6 +54,10 @@ impl IpNet {
         }
     }
 }
+
+/// Marks a request that arrived on the server's own HTTPS listener (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
 
 /// What the request says about its client, after the proxy rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,10 +109,12 @@ pub fn client_info(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Clie
 impl ClientInfo {
     /// The base of HTTP URLs for this client: the forwarded host (with its scheme) behind a
     /// trusted proxy, else the configured public URL.
-    pub fn http_base(&self, configured: &str) -> String {
-        match &self.forwarded_host {
-            Some(host) => format!("{}://{host}", if self.https { "https" } else { "http" }),
-            None => configured.to_owned(),
+    /// (`https` when the request came over TLS and the server has an HTTPS listener).
+    pub fn http_base(&self, configured: &crate::PublicUrls) -> String {
+        match (&self.forwarded_host, &configured.https) {
+            (Some(host), _) => format!("{}://{host}", if self.https { "https" } else { "http" }),
+            (None, Some(https)) if self.https => https.clone(),
+            (None, _) => configured.http.clone(),
         }
     }
 }
@@ -115,7 +122,14 @@ impl ClientInfo {
 /// The client of a request (`0.0.0.0` when the server runs without connect info, as in tests).
 pub fn from_parts(parts: &Parts, trusted: &[IpNet]) -> ClientInfo {
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-    client_info(peer, &parts.headers, trusted)
+    let mut info = client_info(peer, &parts.headers, trusted);
+    // Over our own TLS the client's scheme is https, unless a trusted proxy says otherwise.
+    let proxy_said = trusted.iter().any(|n| n.contains(peer.to_canonical()))
+        && last_value(&parts.headers, "x-forwarded-proto").is_some();
+    if parts.extensions.get::<OverTls>().is_some() && !proxy_said {
+        info.https = true;
+    }
+    info
 }
 
 #[cfg(test)]
@@ -145,9 +159,17 @@ mod tests {
         let mut with_host = h.clone();
         with_host.insert("x-forwarded-host", "tv.example.org".parse().unwrap());
         let proxied = client_info("10.0.0.5".parse().unwrap(), &with_host, &trusted);
-        assert_eq!(proxied.http_base("http://localhost:8080"), "https://tv.example.org");
+        let urls = crate::PublicUrls {
+            http: "http://localhost:8080".into(),
+            https: Some("https://localhost:8443".into()),
+            rtmp: String::new(),
+            srt: None,
+        };
+        assert_eq!(proxied.http_base(&urls), "https://tv.example.org");
         let spoofed = client_info("198.51.100.7".parse().unwrap(), &with_host, &trusted);
-        assert_eq!(spoofed.http_base("http://localhost:8080"), "http://localhost:8080");
+        assert_eq!(spoofed.http_base(&urls), "http://localhost:8080");
+        let direct_tls = ClientInfo { https: true, ..spoofed };
+        assert_eq!(direct_tls.http_base(&urls), "https://localhost:8443");
         with_host.insert("x-forwarded-host", "evil.example/<script>".parse().unwrap());
         assert_eq!(client_info("10.0.0.5".parse().unwrap(), &with_host, &trusted).forwarded_host, None);
         let v6 = client_info("::1".parse().unwrap(), &headers(&[("x-forwarded-for", "2001:db8::1")]), &trusted);

@@ -138,7 +138,7 @@ async fn mint(
         .direct_uploads()
         .create(&caller.user.id, details, profile.as_ref(), max as i64, valid as i64)
         .await?;
-    let url = format!("{}/api/uploads?direct={}", client.http_base(&state.urls.http), secret.as_str());
+    let url = format!("{}/api/uploads?direct={}", client.http_base(&state.urls), secret.as_str());
     tracing::info!(direct_upload = %minted.id, user = %caller.user.name, "direct upload minted");
     Ok((StatusCode::CREATED, Json(view(minted, Some(url)))))
 }

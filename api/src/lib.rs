@@ -20,6 +20,7 @@ mod error;
 mod json_body;
 mod layout;
 pub mod limits;
+pub mod listener_metrics;
 pub mod live_view;
 mod metrics;
 mod openapi;
@@ -55,15 +56,26 @@ pub use live_view::{LiveStatus, LiveView, RenditionStatus, ViewerCount, ViewerCo
 /// Request bodies larger than this are refused with 413 (the API only takes small JSON).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Where the outside world reaches this server, for URLs in responses.
+/// Where the outside world reaches this server, for URLs in responses. Responses to a request
+/// use [`client::ClientInfo::http_base`] (the scheme and host that client used); URLs meant to be
+/// shared (oEmbed, canonical links) use [`PublicUrls::canonical`].
 #[derive(Debug, Clone)]
 pub struct PublicUrls {
     /// e.g. `http://localhost:8080`
     pub http: String,
+    /// e.g. `https://localhost:8443`; `None` when the server has no HTTPS listener.
+    pub https: Option<String>,
     /// e.g. `rtmp://localhost:1935/live`
     pub rtmp: String,
     /// e.g. `srt://localhost:8890`; `None` when SRT is off.
     pub srt: Option<String>,
+}
+
+impl PublicUrls {
+    /// The HTTPS base when there is one, else the HTTP base.
+    pub fn canonical(&self) -> &str {
+        self.https.as_deref().unwrap_or(&self.http)
+    }
 }
 
 #[derive(Clone)]
@@ -86,6 +98,8 @@ pub struct AppState {
     pub playback: playback_access::Signing,
     /// Webhook endpoints may be loopback or private addresses (`[webhooks] allow_private_destinations`).
     pub webhooks_allow_private: bool,
+    /// The HTTP listeners' connection and request counts (kept by the accept loop).
+    pub listeners: Arc<listener_metrics::ListenerMetrics>,
 }
 
 /// The routes other crates serve on the same listener, each with its own state applied.

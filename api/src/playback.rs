@@ -278,7 +278,7 @@ fn state_json(v: &Video, q: &Queries) -> String {
 }
 
 fn render_video_page(state: &AppState, v: &Video, q: &Queries, embed: bool) -> String {
-    let base = state.urls.http.trim_end_matches('/');
+    let base = state.urls.canonical().trim_end_matches('/');
     let oembed = format!("{base}/oembed?format=json&url={}", percent(&format!("{base}/v/{}", v.id)));
     let title = if v.details.title.is_empty() { "Untitled video" } else { v.details.title.as_str() };
     fill(
@@ -413,7 +413,7 @@ async fn oembed(State(state): State<AppState>, Query(q): Query<OEmbedQuery>) -> 
     if let Some(h) = q.maxheight.filter(|h| *h < height) {
         (width, height) = (h * 16 / 9, h);
     }
-    let base = state.urls.http.trim_end_matches('/');
+    let base = state.urls.canonical().trim_end_matches('/');
     let src = format!("{base}/embed/v/{}", video.id);
     let html = format!(
         "<iframe src=\"{}\" width=\"{width}\" height=\"{height}\" frameborder=\"0\" allow=\"autoplay; fullscreen; picture-in-picture\" allowfullscreen title=\"{}\"></iframe>",

@@ -104,7 +104,7 @@ pub(crate) struct CreatedStream {
 
 impl CreatedStream {
     fn new(state: &AppState, client: &ClientInfo, name: String, key: &str) -> Self {
-        let http = &client.http_base(&state.urls.http);
+        let http = &client.http_base(&state.urls);
         Self {
             rtmp_url: state.urls.rtmp.clone(),
             srt_url: state.urls.srt.as_ref().map(|srt| oxcast_ingest::srt::publish_url(srt, key)),

@@ -21,7 +21,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::any;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -43,7 +43,8 @@ const CLOSE_POLICY: u16 = close_code::POLICY;
 
 /// The chat routes with their state applied. Mount with `Router::merge`.
 pub fn router(service: ChatService) -> Router {
-    Router::new().route("/live/{name}/chat", get(upgrade)).with_state(service)
+    // `any`: GET for HTTP/1.1 upgrades, CONNECT for websockets over HTTP/2 (RFC 8441).
+    Router::new().route("/live/{name}/chat", any(upgrade)).with_state(service)
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,14 +13,17 @@ use serde::Deserialize;
 mod sections;
 
 pub use sections::{
-    ChatSettings, LimitsConfig, LiveConfig, PlaybackConfig, VOD_PROFILE, VodConfig, WebhooksConfig, WebrtcConfig,
+    ChatSettings, LimitsConfig, LiveConfig, PlaybackConfig, TlsConfig, VOD_PROFILE, VodConfig, WebhooksConfig,
+    WebrtcConfig,
 };
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// HTTP listener: API, player, LL-HLS.
+    /// HTTP listener: API, player, LL-HLS (HTTP/1.1, and HTTP/2 with prior knowledge).
     pub http: SocketAddr,
+    /// The HTTPS listener (the same application over TLS, HTTP/2 by ALPN).
+    pub tls: TlsConfig,
     /// RTMP listener for publishers.
     pub rtmp: SocketAddr,
     /// SRT listener for publishers (UDP).
@@ -59,6 +62,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             http: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            tls: TlsConfig::default(),
             rtmp: SocketAddr::from(([0, 0, 0, 0], 1935)),
             srt: SocketAddr::from(([0, 0, 0, 0], 8890)),
             srt_enabled: true,
@@ -85,6 +89,7 @@ impl Default for Config {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub http: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
     pub rtmp: Option<SocketAddr>,
     pub srt: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
@@ -103,6 +108,9 @@ impl Config {
         config.apply_env(|name| std::env::var(name).ok())?;
         if let Some(http) = overrides.http {
             config.http = http;
+        }
+        if let Some(https) = overrides.https {
+            config.tls.address = Some(https);
         }
         if let Some(rtmp) = overrides.rtmp {
             config.rtmp = rtmp;
@@ -132,6 +140,18 @@ impl Config {
         }
         if let Some(v) = var("OXCAST_HTTP") {
             self.http = parse("OXCAST_HTTP", v)?;
+        }
+        if let Some(v) = var("OXCAST_HTTPS") {
+            self.tls.address = Some(parse("OXCAST_HTTPS", v)?);
+        }
+        if let Some(v) = var("OXCAST_TLS_CERT_FILE") {
+            self.tls.cert_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("OXCAST_TLS_KEY_FILE") {
+            self.tls.key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("OXCAST_TLS_RELOAD_CHECK_SECONDS") {
+            self.tls.reload_check_seconds = parse("OXCAST_TLS_RELOAD_CHECK_SECONDS", v)?;
         }
         if let Some(v) = var("OXCAST_RTMP") {
             self.rtmp = parse("OXCAST_RTMP", v)?;
@@ -267,6 +287,12 @@ impl Config {
         }
         if !self.profiles().contains_key(&self.live.default_profile) {
             bail!("live.default_profile {:?} is not a profile", self.live.default_profile);
+        }
+        if self.tls.address.is_some() && (self.tls.cert_file.is_none() || self.tls.key_file.is_none()) {
+            bail!("tls.address needs tls.cert_file and tls.key_file (PEM files)");
+        }
+        if !(1..=3600).contains(&self.tls.reload_check_seconds) {
+            bail!("tls.reload_check_seconds must be between 1 and 3600 (got {})", self.tls.reload_check_seconds);
         }
         if self.srt_enabled && self.srt.port() == 0 {
             bail!("srt needs a fixed port (the SRT library cannot listen on port 0)");
@@ -413,5 +439,9 @@ mod tests {
         let c = Config { default_stream: "no/slash".into(), ..Config::default() };
         assert!(c.validate().is_err());
         assert!(Config::from_toml("unknown_key = 1").is_err());
+        let half = Config::from_toml("[tls]\naddress = \"127.0.0.1:8443\"\ncert_file = \"c.pem\"").unwrap();
+        assert!(format!("{}", half.validate().unwrap_err()).contains("key_file"));
+        let whole = Config::from_toml("[tls]\naddress = \"127.0.0.1:8443\"\ncert_file = \"c\"\nkey_file = \"k\"");
+        assert!(whole.unwrap().validate().is_ok(), "the files themselves are read when the listener binds");
     }
 }

@@ -214,3 +214,23 @@ impl LiveConfig {
         Duration::from_secs(self.offline_grace_seconds)
     }
 }
+
+/// The HTTPS listener. It runs when `address` is set, and then needs both files.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// e.g. `0.0.0.0:8443`; unset: no HTTPS listener (plain HTTP only, as behind a proxy).
+    pub address: Option<std::net::SocketAddr>,
+    /// PEM certificate chain, leaf first (what an ACME client writes as `fullchain.pem`).
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// How often the files are checked for a renewal; a new pair is used without a restart.
+    pub reload_check_seconds: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self { address: None, cert_file: None, key_file: None, reload_check_seconds: 10 }
+    }
+}

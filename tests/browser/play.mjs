@@ -3,6 +3,8 @@
 //
 //   node tests/browser/play.mjs --url http://127.0.0.1:PORT/watch/NAME --seconds 20 [--switch-level]
 //     [--click SELECTOR]   (press a play button first, as a viewer would on a page without autoplay)
+//     [--ignore-https-errors] (a certificate made by the test; the report's `protocols` then says
+//                          which HTTP versions the page's requests went over)
 //
 // Needs `npm ci --prefix api/web` (playwright-core is resolved from there) and a
 // Chromium at /usr/bin/chromium (override with --chromium PATH or $CHROMIUM).
@@ -28,6 +30,7 @@ function parseArgs(argv) {
     chromium: process.env.CHROMIUM || '/usr/bin/chromium',
     screenshot: null,
     click: null,
+    ignoreHttpsErrors: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -41,6 +44,7 @@ function parseArgs(argv) {
     else if (a === '--chromium') opts.chromium = next();
     else if (a === '--screenshot') opts.screenshot = next();
     else if (a === '--click') opts.click = next();
+    else if (a === '--ignore-https-errors') opts.ignoreHttpsErrors = true;
     else usage(`unknown argument ${a}`);
   }
   if (!opts.url) usage('--url is required');
@@ -51,7 +55,7 @@ function parseArgs(argv) {
 function usage(msg) {
   process.stderr.write(
     `${msg}\nusage: node tests/browser/play.mjs --url URL [--seconds N] [--switch-level] ` +
-      `[--chromium PATH] [--screenshot FILE.png] [--click SELECTOR]\n`,
+      `[--chromium PATH] [--screenshot FILE.png] [--click SELECTOR] [--ignore-https-errors]\n`,
   );
   process.exit(2);
 }
@@ -153,6 +157,7 @@ async function main() {
   try {
     context = await launchChromium(opts.chromium, userDataDir, ['--autoplay-policy=no-user-gesture-required'], {
       viewport: { width: 1280, height: 800 },
+      ignoreHTTPSErrors: opts.ignoreHttpsErrors,
     });
     const page = context.pages()[0] ?? (await context.newPage());
 
@@ -259,6 +264,15 @@ async function main() {
       }))
       .catch(() => ({ state: null, hlsErrors: [] }));
     result.state = st.state;
+    // The HTTP version of every request the page made (resource timing's nextHopProtocol).
+    result.protocols = await page
+      .evaluate(() => {
+        const seen = {};
+        const entries = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')];
+        for (const e of entries) if (e.nextHopProtocol) seen[e.nextHopProtocol] = (seen[e.nextHopProtocol] || 0) + 1;
+        return seen;
+      })
+      .catch(() => ({}));
     result.errors.push(...pageErrors, ...st.hlsErrors.map((e) => ({ source: 'hls', ...e })));
   } catch (err) {
     result.ok = false;

@@ -19,6 +19,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub struct Server {
     child: Child,
     pub http: String,
+    /// `127.0.0.1:PORT` of the HTTPS listener, when the server was started with one.
+    pub https: Option<String>,
     pub rtmp: String,
     /// `srt://127.0.0.1:PORT` (SRT cannot listen on port 0: a free port is picked first).
     pub srt: String,
@@ -120,7 +122,7 @@ impl Server {
         });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut http, mut rtmp, mut key) = (None, None, None);
+        let (mut http, mut https, mut rtmp, mut key) = (None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(30);
         while http.is_none() || key.is_none() {
             assert!(Instant::now() < deadline, "server did not print its banner");
@@ -129,6 +131,7 @@ impl Server {
                 let mut parts = rest.split(", RTMP ");
                 http = parts.next().map(str::to_owned);
                 rtmp = parts.next().and_then(|r| r.split(',').next()).map(str::to_owned);
+                https = rest.split(", HTTPS ").nth(1).and_then(|r| r.split(',').next()).map(str::to_owned);
             }
             if let Some(k) = line.trim().strip_prefix("Stream Key:") {
                 key = Some(k.trim().to_owned());
@@ -139,6 +142,7 @@ impl Server {
         Server {
             child,
             http: format!("http://{}", http.unwrap()),
+            https,
             rtmp: format!("rtmp://{}/live", rtmp.unwrap()),
             srt: format!("srt://127.0.0.1:{srt_port}"),
             default_key: key.unwrap(),

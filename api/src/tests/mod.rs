@@ -85,6 +85,7 @@ pub(crate) async fn app_on(limits: LimitSettings, media: Arc<dyn oxcast_vod::Sto
         admin_token: ADMIN.into(),
         urls: PublicUrls {
             http: "http://example.test:8080".into(),
+            https: None,
             rtmp: "rtmp://example.test:1935/live".into(),
             srt: Some("srt://example.test:8890".into()),
         },
@@ -94,6 +95,7 @@ pub(crate) async fn app_on(limits: LimitSettings, media: Arc<dyn oxcast_vod::Sto
         uploads: Some(Arc::new(crate::uploads::Uploads::new(oxcast_vod::UploadParts::new(media), MAX_UPLOAD))),
         playback: Arc::new(crate::playback_access::PlaybackSigning::load(&store, 3600).await.unwrap()),
         webhooks_allow_private: false,
+        listeners: Default::default(),
     };
     let mounts = Mounts { packagers: Arc::new(NoPackagers), whip: None, chat: None };
     (crate::app(state, mounts), store)

@@ -402,7 +402,7 @@ async fn create(
             upload_size: Some(i64::try_from(length).unwrap_or(i64::MAX)),
         })
         .await?;
-    let mut location = format!("{}/api/uploads/{}", client.http_base(&state.urls.http), video.id);
+    let mut location = format!("{}/api/uploads/{}", client.http_base(&state.urls), video.id);
     if let Some((direct_id, secret)) = &direct {
         state.store.direct_uploads().set_video(direct_id, &video.id).await?;
         location = format!("{location}?direct={secret}");
