@@ -40,7 +40,7 @@ enum Command {
         /// RTMP listen address.
         #[arg(long)]
         rtmp: Option<SocketAddr>,
-        /// SRT listen address (UDP; needs a fixed port).
+        /// SRT listen address (UDP).
         #[arg(long)]
         srt: Option<SocketAddr>,
     },

@@ -153,3 +153,43 @@ fn bad_srt_publishers_are_refused_without_harm() {
     get_when_ready(&server.url("/live/other/video/index.m3u8"), Duration::from_secs(20));
     assert!(!server.log().contains("panicked"), "{}", server.log());
 }
+
+/// The caller that used to crash srt-tokio's listener task (and with it every SRT session on
+/// the port): a passphrase, with libsrt's unannounced key length, for a stream that has none.
+#[test]
+fn a_caller_with_a_passphrase_for_a_stream_without_one_loses_only_its_own_connection() {
+    let server = Server::start_with(&[("OXCAST_DEFAULT_PROFILE", "passthrough")]);
+    // A healthy SRT publisher on another stream, watched throughout.
+    let other_key = server.cli_create_stream("other");
+    let _healthy = ffmpeg_push(&server.srt_url(&other_key, ""), 60, &[]);
+    let playlist = server.url("/live/other/video/index.m3u8");
+    get_when_ready(&playlist, Duration::from_secs(20));
+    wait_for("two segments", Duration::from_secs(15), || get_text(&playlist).1.matches("#EXTINF").count() >= 2);
+
+    for _ in 0..3 {
+        let mut bad = ffmpeg_push(&server.srt_url(&server.default_key, "&passphrase=a-passphrase-nobody-set"), 10, &[]);
+        let status = bad.wait_exit(Duration::from_secs(15)).expect("ffmpeg gives up");
+        assert!(!status.success(), "the caller is refused");
+    }
+    assert!(
+        server.wait_for_log("srt publisher sent a passphrase, but the stream has none set", Duration::from_secs(5)),
+        "{}",
+        server.log()
+    );
+    assert_eq!(stream_status(&server, "main")["state"], "offline");
+
+    // The other stream never noticed: no new session, no discontinuity, still growing.
+    let before = parse_media(&get_text(&playlist).1);
+    let last = before.media_sequence + before.segments.len() as u64;
+    wait_for("the healthy stream to keep producing", Duration::from_secs(10), || {
+        let now = parse_media(&get_text(&playlist).1);
+        now.media_sequence + now.segments.len() as u64 >= last + 2
+    });
+    assert!(!get_text(&playlist).1.contains("#EXT-X-DISCONTINUITY"), "{}", server.log());
+    let log = server.log();
+    assert!(!log.contains("panicked") && !log.contains("SRT listener stopped unexpectedly"), "{log}");
+
+    // And the stream itself still takes a publisher without a passphrase.
+    let _good = ffmpeg_push(&server.srt_url(&server.default_key, ""), 20, &[]);
+    get_when_ready(&server.url("/live/main/video/index.m3u8"), Duration::from_secs(20));
+}

@@ -294,9 +294,6 @@ impl Config {
         if !(1..=3600).contains(&self.tls.reload_check_seconds) {
             bail!("tls.reload_check_seconds must be between 1 and 3600 (got {})", self.tls.reload_check_seconds);
         }
-        if self.srt_enabled && self.srt.port() == 0 {
-            bail!("srt needs a fixed port (the SRT library cannot listen on port 0)");
-        }
         if !(20..=8000).contains(&self.srt_latency_ms) {
             bail!("srt_latency_ms must be between 20 and 8000 (got {})", self.srt_latency_ms);
         }

@@ -22,7 +22,7 @@ pub struct Server {
     /// `127.0.0.1:PORT` of the HTTPS listener, when the server was started with one.
     pub https: Option<String>,
     pub rtmp: String,
-    /// `srt://127.0.0.1:PORT` (SRT cannot listen on port 0: a free port is picked first).
+    /// `srt://127.0.0.1:PORT`.
     pub srt: String,
     pub default_key: String,
     pub data_dir: tempfile::TempDir,
@@ -87,11 +87,10 @@ impl Server {
         env: &[(&str, &str)],
     ) -> Server {
         let database_url = database.as_ref().map(|d| d.url().to_owned());
-        let srt_port = free_udp_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxcast"));
         cmd.args(["serve", "--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
-            .args(["--srt", &format!("127.0.0.1:{srt_port}")])
+            .args(["--srt", "127.0.0.1:0"])
             .env("OXCAST_WEBRTC_ICE_ADDRESSES", "127.0.0.1")
             .env("OXCAST_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("OXCAST_SEGMENT_DURATION_MS", "1000")
@@ -122,7 +121,7 @@ impl Server {
         });
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut http, mut https, mut rtmp, mut key) = (None, None, None, None);
+        let (mut http, mut https, mut rtmp, mut srt, mut key) = (None, None, None, None, None);
         let deadline = Instant::now() + Duration::from_secs(30);
         while http.is_none() || key.is_none() {
             assert!(Instant::now() < deadline, "server did not print its banner");
@@ -132,6 +131,7 @@ impl Server {
                 http = parts.next().map(str::to_owned);
                 rtmp = parts.next().and_then(|r| r.split(',').next()).map(str::to_owned);
                 https = rest.split(", HTTPS ").nth(1).and_then(|r| r.split(',').next()).map(str::to_owned);
+                srt = rest.split(", SRT ").nth(1).and_then(|r| r.split("/udp").next()).map(str::to_owned);
             }
             if let Some(k) = line.trim().strip_prefix("Stream Key:") {
                 key = Some(k.trim().to_owned());
@@ -144,7 +144,7 @@ impl Server {
             http: format!("http://{}", http.unwrap()),
             https,
             rtmp: format!("rtmp://{}/live", rtmp.unwrap()),
-            srt: format!("srt://127.0.0.1:{srt_port}"),
+            srt: format!("srt://{}", srt.expect("the banner names the SRT listener")),
             default_key: key.unwrap(),
             data_dir,
             log,
@@ -218,12 +218,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A UDP port nobody is bound to right now.
-pub fn free_udp_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-    socket.local_addr().expect("addr").port()
 }
 
 /// A publisher process, killed on drop.

@@ -1,4 +1,5 @@
-//! The SRT listener: admission of connection requests, and supervision of srt-tokio's listener.
+//! The SRT listener: admission of connection requests, and supervision of srt-tokio's listener,
+//! which listens on loopback behind the [`SrtGate`] (see there for why).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::gate::{Caller, SrtGate};
 use super::session;
 use super::stream_id;
 use crate::{Protocol, PublishAuthority, PublishRejected, PublishRequest};
@@ -45,15 +47,20 @@ impl Default for SrtConfig {
 pub struct SrtServer {
     addr: SocketAddr,
     config: SrtConfig,
+    gate: Arc<SrtGate>,
     listener: SrtListener,
     incoming: SrtIncoming,
 }
 
 impl SrtServer {
-    /// Binds the UDP port. (srt-tokio cannot bind port 0: give a real port.)
+    /// Binds the UDP port (the gate's) and srt-tokio's listener on loopback behind it.
     pub async fn bind(addr: SocketAddr, config: SrtConfig) -> std::io::Result<Self> {
-        let (listener, incoming) = bind(addr, &config).await?;
-        Ok(Self { addr, config, listener, incoming })
+        let public = tokio::net::UdpSocket::bind(addr).await?;
+        let addr = public.local_addr()?;
+        let (listener, incoming, inner) = bind_inner(addr, &config).await?;
+        // Callers being admitted or publishing, plus room for as many again mid-handshake.
+        let gate = SrtGate::new(public, inner, config.max_connections.saturating_mul(2).max(16));
+        Ok(Self { addr, config, gate, listener, incoming })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -72,6 +79,7 @@ impl SrtServer {
         tracker: TaskTracker,
     ) {
         let slots = Arc::new(Semaphore::new(self.config.max_connections));
+        tracker.spawn(self.gate.clone().run(shutdown.clone(), tracker.clone()));
         loop {
             let request = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -84,10 +92,11 @@ impl SrtServer {
                     if shutdown.is_cancelled() {
                         return;
                     }
-                    match bind(self.addr, &self.config).await {
-                        Ok((listener, incoming)) => {
+                    match bind_inner(self.addr, &self.config).await {
+                        Ok((listener, incoming, inner)) => {
                             self.listener = listener;
                             self.incoming = incoming;
+                            self.gate.retarget(inner);
                             break;
                         }
                         Err(err) => tracing::warn!(addr = %self.addr, %err, "SRT rebind failed; retrying"),
@@ -95,8 +104,13 @@ impl SrtServer {
                 }
                 continue;
             };
+            let Some(caller) = self.gate.caller(request.remote()) else {
+                // Not through the gate (the library's socket is on loopback): nothing to serve.
+                let _ = request.reject(RejectReason::Server(ServerRejectReason::BadRequest)).await;
+                continue;
+            };
             let Ok(permit) = slots.clone().try_acquire_owned() else {
-                tracing::warn!(remote = %request.remote(), "srt connection refused: too many connections");
+                tracing::warn!(remote = %caller.remote, "srt connection refused: too many connections");
                 let _ = request.reject(RejectReason::Server(ServerRejectReason::Overload)).await;
                 continue;
             };
@@ -104,7 +118,7 @@ impl SrtServer {
             let config = self.config.clone();
             let shutdown = shutdown.clone();
             tracker.spawn(async move {
-                admit_and_serve(request, authority, config, shutdown).await;
+                admit_and_serve(request, &caller, authority, config, shutdown).await;
                 drop(permit);
             });
         }
@@ -112,18 +126,23 @@ impl SrtServer {
     }
 }
 
-async fn bind(addr: SocketAddr, config: &SrtConfig) -> std::io::Result<(SrtListener, SrtIncoming)> {
-    SrtListener::builder().latency(config.latency).bind(addr).await
+/// srt-tokio's listener on a loopback socket of `public`'s family; returns its address too.
+async fn bind_inner(public: SocketAddr, config: &SrtConfig) -> std::io::Result<(SrtListener, SrtIncoming, SocketAddr)> {
+    let socket = tokio::net::UdpSocket::bind(SrtGate::loopback_for(public)).await?;
+    let inner = socket.local_addr()?;
+    let (listener, incoming) = SrtListener::builder().latency(config.latency).socket(socket).bind(inner).await?;
+    Ok((listener, incoming, inner))
 }
 
 /// Decides on one connection request, completes the handshake, and runs the session.
 async fn admit_and_serve(
     request: ConnectionRequest,
+    caller: &Caller,
     authority: Arc<dyn PublishAuthority>,
     config: SrtConfig,
     shutdown: CancellationToken,
 ) {
-    let remote = request.remote();
+    let remote = caller.remote;
     let stream_id = request.stream_id().map(|id| id.to_string());
     let key = match stream_id::publish_key(stream_id.as_deref()) {
         Ok(key) => key,
@@ -157,8 +176,10 @@ async fn admit_and_serve(
     // Encryption must match the stream's setting. Callers (libsrt, so OBS and ffmpeg) usually
     // leave the key size unannounced; accepting with the same "unspecified" size makes the
     // protocol crate take the 128-bit default libsrt uses. A wrong passphrase fails the handshake.
+    // Whether an unannounced caller sent key material only the gate knows (the library would
+    // panic on accepting it without keys).
     let key_settings = match (admission.srt_passphrase, request.key_size()) {
-        (None, KeySize::Unspecified) => None,
+        (None, KeySize::Unspecified) if !caller.sent_key_material() => None,
         (None, _) => {
             tracing::warn!(%remote, %stream, "srt publisher sent a passphrase, but the stream has none set; rejected");
             let _ = request.reject(RejectReason::Core(CoreRejectReason::BadSecret)).await;
