@@ -54,6 +54,21 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage this node's search index.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IndexCommand {
+    /// Rebuild the search index from the database (stop the server of this data directory first:
+    /// an index has one writer). A running server rebuilds by itself when it needs to.
+    Rebuild {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +194,17 @@ async fn main() -> anyhow::Result<()> {
             let listeners = oxcast::serve::Listeners::bind(&config).await?;
             let report = oxcast::serve::run(config, listeners, shutdown).await?;
             anyhow::ensure!(!report.timed_out, "shutdown left tasks running after {:?}", report.took);
+            Ok(())
+        }
+        Command::Index { command: IndexCommand::Rebuild { common } } => {
+            let config = load(&common, Overrides::default())?;
+            let store = oxcast::serve::open_store(&config).await?;
+            let dir = config.search_index_dir();
+            let index = oxcast_search::SearchIndex::open(&dir)
+                .with_context(|| format!("opening the search index in {}", dir.display()))?;
+            let index = std::sync::Arc::new(index);
+            let count = oxcast_search::rebuild(&index, &store).await?;
+            println!("Search index in {} rebuilt: {count} videos and streams.", dir.display());
             Ok(())
         }
         Command::User { command } => match command {

@@ -182,10 +182,22 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
             .context("starting the webhook dispatcher")?;
         tracker.spawn(dispatcher.run(shutdown.clone(), tracker.clone()));
     }
+    let search = if config.search.enabled {
+        let dir = config.search_index_dir();
+        let index = oxcast_search::SearchIndex::open(&dir)
+            .with_context(|| format!("opening the search index in {}", dir.display()))?;
+        let index = Arc::new(index);
+        tracker.spawn(oxcast_search::follow(index.clone(), store.clone(), shutdown.clone()));
+        Some(index)
+    } else {
+        None
+    };
+    tracker.spawn(prune_catalog_changes(store.clone(), config.search.keep_changes_days, shutdown.clone()));
     let state = AppState {
         playback: Arc::new(playback),
         webhooks_allow_private: config.webhooks.allow_private_destinations,
         listeners: Default::default(),
+        search: search.clone(),
         viewers: chat.clone().map(|c| Arc::new(ChatViewers(c)) as Arc<dyn oxcast_api::ViewerCounts>),
         store,
         profiles,
@@ -268,16 +280,39 @@ async fn sweep_uploads(state: AppState, shutdown: CancellationToken) {
 
 /// Forgets webhook events, attempts and finished deliveries older than `keep_days`, hourly.
 async fn prune_webhook_log(store: Store, keep_days: u32, shutdown: CancellationToken) {
+    prune_hourly("the webhook log", keep_days, shutdown, |before| {
+        let store = store.clone();
+        async move { store.webhooks().prune(before).await.map(|(events, attempts)| events + attempts) }
+    })
+    .await;
+}
+
+/// Removes change-log rows older than `keep_days`, hourly (any node may: it is idempotent).
+async fn prune_catalog_changes(store: Store, keep_days: u32, shutdown: CancellationToken) {
+    prune_hourly("the catalog's change log", keep_days, shutdown, |before| {
+        let store = store.clone();
+        async move { store.catalog_changes().prune(before).await }
+    })
+    .await;
+}
+
+/// Runs `prune(before)` every hour until shutdown, `before` being `keep_days` ago; logs what
+/// it removed and when it failed.
+async fn prune_hourly<F, Fut>(what: &'static str, keep_days: u32, shutdown: CancellationToken, prune: F)
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<u64, oxcast_store::StoreError>>,
+{
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = tick.tick() => {
                 let before = oxcast_media::clock::unix_seconds() - i64::from(keep_days) * 86_400;
-                match store.webhooks().prune(before).await {
-                    Ok((0, 0)) => {}
-                    Ok((events, attempts)) => tracing::info!(events, attempts, keep_days, "pruned the webhook log"),
-                    Err(e) => tracing::warn!(error = %e, "pruning the webhook log failed"),
+                match prune(before).await {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(rows, keep_days, "pruned {what}"),
+                    Err(e) => tracing::warn!(error = %e, "pruning {what} failed"),
                 }
             }
         }

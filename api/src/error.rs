@@ -47,6 +47,9 @@ pub enum AppError {
     InsufficientStorage(String),
     #[error("too many requests; retry in {} s", retry_after.as_secs().max(1))]
     TooManyRequests { retry_after: Duration },
+    /// A part of the service this node does not run (search off).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -125,6 +128,7 @@ impl AppError {
             AppError::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
             AppError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -6,7 +6,8 @@
 const LAYOUT: &str = include_str!("../web/layout.html");
 
 /// The navigation entries, in order: (label, path).
-const NAV: [(&str, &str); 7] = [
+const NAV: [(&str, &str); 8] = [
+    ("Search", "/search"),
     ("Streams", "/studio"),
     ("Videos", "/studio/videos"),
     ("Upload", "/studio/upload"),

@@ -30,6 +30,7 @@ mod playback;
 pub mod playback_access;
 mod problem;
 pub mod request_id;
+mod search;
 mod sessions;
 mod signing_keys;
 mod streams;
@@ -98,6 +99,8 @@ pub struct AppState {
     pub playback: playback_access::Signing,
     /// Webhook endpoints may be loopback or private addresses (`[webhooks] allow_private_destinations`).
     pub webhooks_allow_private: bool,
+    /// This node's search index (`None`: search is off here and `/api/search` answers 503).
+    pub search: Option<Arc<oxcast_search::SearchIndex>>,
     /// The HTTP listeners' connection and request counts (kept by the accept loop).
     pub listeners: Arc<listener_metrics::ListenerMetrics>,
 }
@@ -125,6 +128,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(captions::routes())
         .merge(signing_keys::routes())
         .merge(webhooks::routes())
+        .merge(search::routes())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonResponses, &mut document);
     (router, document)

@@ -20,6 +20,8 @@ const TOKENS_HTML: &str = include_str!("../web/tokens.html");
 const KEYS_HTML: &str = include_str!("../web/keys.html");
 const WEBHOOKS_HTML: &str = include_str!("../web/webhooks.html");
 const STUDIO_JS: &str = include_str!("../web/studio.js");
+const SEARCH_HTML: &str = include_str!("../web/search.html");
+const SEARCH_JS: &str = include_str!("../web/search.js");
 
 /// The studio's pages besides streams and upload: (path, title, body).
 const STUDIO_PAGES: [(&str, &str, &str); 4] = [
@@ -42,6 +44,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/studio", get(studio))
         .route("/studio/upload", get(upload_page))
         .route("/assets/studio.js", get(|| async { script(STUDIO_JS.as_bytes()) }))
+        .route("/search", get(search_page))
+        .route("/assets/search.js", get(|| async { script(SEARCH_JS.as_bytes()) }))
         .route("/api/docs", get(|| async { Html(DOCS_HTML) }))
         .route("/assets/hls.min.js", get(|| async { script(HLS_JS) }))
         .route("/assets/redoc.standalone.js", get(|| async { script(REDOC_JS) }))
@@ -65,6 +69,21 @@ async fn studio(State(state): State<AppState>, headers: HeaderMap) -> Response {
 /// Uploading videos from the browser, and my videos with their processing state.
 async fn upload_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     account_page(&state, &headers, "Upload", "/studio/upload", UPLOAD_HTML).await
+}
+
+/// Search, for everyone (a logged-in creator also finds their own hidden videos).
+async fn search_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match session_cookie_value(&headers) {
+        Some(value) => state.store.sessions().authenticate(&value).await.ok().flatten(),
+        None => None,
+    };
+    let page = layout::render(&PageParts {
+        title: "Search",
+        current: "/search",
+        user: session.as_ref().map(|(s, u)| (u.display_name.as_str(), s.csrf_token.as_str())),
+        main: SEARCH_HTML,
+    });
+    ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }
 
 /// A page of the account layout for the logged-in user, or the login (coming back here after).

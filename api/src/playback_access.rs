@@ -355,14 +355,18 @@ pub(crate) fn storyboard_with_query(track: &str, query: &str) -> String {
 /// listing (valid for at least one window).
 pub(crate) fn listed_poster(signing: &PlaybackSigning, video: &Video) -> Option<String> {
     video.poster_key.as_ref()?;
-    let url = format!("/vod/{}/{}", video.id, oxcast_vod::layout::POSTER);
-    Some(match video.details.playback {
-        PlaybackPolicy::Public => url,
-        PlaybackPolicy::Signed => {
-            let exp = now() + signing.media.granularity();
-            format!("{url}?mt={}", signing.media.issue(Audience::Thumbnail, ResourceKind::Video, &video.id, exp))
-        }
-    })
+    Some(poster_url(signing, &video.id, video.details.playback == PlaybackPolicy::Signed))
+}
+
+/// A video's poster URL for a listing (or search results): with a thumbnail media token of its
+/// own when the video is signed.
+pub(crate) fn poster_url(signing: &PlaybackSigning, id: &str, signed: bool) -> String {
+    let url = format!("/vod/{id}/{}", oxcast_vod::layout::POSTER);
+    if !signed {
+        return url;
+    }
+    let exp = now() + signing.media.granularity();
+    format!("{url}?mt={}", signing.media.issue(Audience::Thumbnail, ResourceKind::Video, id, exp))
 }
 
 /// The layer in front of the LL-HLS origin: `/live/NAME/...` requests pass [`decide`] first.

@@ -13,8 +13,8 @@ use serde::Deserialize;
 mod sections;
 
 pub use sections::{
-    ChatSettings, LimitsConfig, LiveConfig, PlaybackConfig, TlsConfig, VOD_PROFILE, VodConfig, WebhooksConfig,
-    WebrtcConfig,
+    ChatSettings, LimitsConfig, LiveConfig, PlaybackConfig, SearchConfig, TlsConfig, VOD_PROFILE, VodConfig,
+    WebhooksConfig, WebrtcConfig,
 };
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -56,6 +56,7 @@ pub struct Config {
     pub vod: VodConfig,
     pub playback: PlaybackConfig,
     pub webhooks: WebhooksConfig,
+    pub search: SearchConfig,
 }
 
 impl Default for Config {
@@ -81,6 +82,7 @@ impl Default for Config {
             vod: VodConfig::default(),
             playback: PlaybackConfig::default(),
             webhooks: WebhooksConfig::default(),
+            search: SearchConfig::default(),
         }
     }
 }
@@ -152,6 +154,12 @@ impl Config {
         }
         if let Some(v) = var("OXCAST_TLS_RELOAD_CHECK_SECONDS") {
             self.tls.reload_check_seconds = parse("OXCAST_TLS_RELOAD_CHECK_SECONDS", v)?;
+        }
+        if let Some(v) = var("OXCAST_SEARCH_ENABLED") {
+            self.search.enabled = parse("OXCAST_SEARCH_ENABLED", v)?;
+        }
+        if let Some(v) = var("OXCAST_SEARCH_INDEX_DIR") {
+            self.search.index_dir = Some(PathBuf::from(v));
         }
         if let Some(v) = var("OXCAST_RTMP") {
             self.rtmp = parse("OXCAST_RTMP", v)?;
@@ -294,6 +302,9 @@ impl Config {
         if !(1..=3600).contains(&self.tls.reload_check_seconds) {
             bail!("tls.reload_check_seconds must be between 1 and 3600 (got {})", self.tls.reload_check_seconds);
         }
+        if !(1..=365).contains(&self.search.keep_changes_days) {
+            bail!("search.keep_changes_days must be 1 to 365 (got {})", self.search.keep_changes_days);
+        }
         if !(20..=8000).contains(&self.srt_latency_ms) {
             bail!("srt_latency_ms must be between 20 and 8000 (got {})", self.srt_latency_ms);
         }
@@ -385,6 +396,10 @@ impl Config {
     /// (CLI, REST API).
     pub fn known_profiles(&self) -> anyhow::Result<oxcast_store::KnownProfiles> {
         Ok(oxcast_store::KnownProfiles::new(self.profiles().into_keys(), &self.live.default_profile)?)
+    }
+
+    pub fn search_index_dir(&self) -> PathBuf {
+        self.search.index_dir.clone().unwrap_or_else(|| self.data_dir.join("search"))
     }
 
     pub fn media_dir(&self) -> PathBuf {

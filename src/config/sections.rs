@@ -234,3 +234,22 @@ impl Default for TlsConfig {
         Self { address: None, cert_file: None, key_file: None, reload_check_seconds: 10 }
     }
 }
+
+/// Search: this node's index of the catalog.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Off: no index on this node, `/api/search` answers 503.
+    pub enabled: bool,
+    /// Where the index lives (default: DATA_DIR/search). Each node has its own.
+    pub index_dir: Option<PathBuf>,
+    /// Rows of the catalog's change log are kept this long; a node off for longer rebuilds its
+    /// index when it comes back.
+    pub keep_changes_days: u32,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self { enabled: true, index_dir: None, keep_changes_days: 7 }
+    }
+}

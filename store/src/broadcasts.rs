@@ -7,7 +7,7 @@
 use sqlx::{AnyPool, Row};
 
 use crate::page::{NewestFirst, Page, PageRequest, newest_first};
-use crate::{Secret, StoreError};
+use crate::{CatalogKind, Secret, StoreError};
 
 /// A broadcast as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +93,8 @@ impl<'a> Broadcasts<'a> {
             });
             crate::webhooks::emit(&mut tx, owner, crate::EventType::StreamStarted, data, None).await?;
         }
+        // Search puts live streams first.
+        crate::catalog::note(&mut tx, CatalogKind::Stream, &b.stream_name).await?;
         tx.commit().await?;
         Ok(b)
     }
@@ -142,6 +144,7 @@ impl<'a> Broadcasts<'a> {
             crate::webhooks::emit(&mut tx, owner, crate::EventType::StreamEnded, ended, None).await?;
             crate::webhooks::emit(&mut tx, owner, crate::EventType::BroadcastEnded, data, None).await?;
         }
+        crate::catalog::note(&mut tx, CatalogKind::Stream, &b.stream_name).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -17,6 +17,8 @@
 //! - `access`: privacy and playback policy (shared by streams and videos); `signing_keys`
 //!   (public halves of creators' playback signing keys), `server_secrets` (made once, shared by
 //!   every node).
+//! - `catalog`: the change log (an outbox) of what search shows, written in the transaction of
+//!   each change, which every node's index follows.
 //! - `webhooks`: endpoints, events written in the same transaction as the change they report
 //!   (with one delivery job per endpoint), the attempts log.
 //! - `secret`: the one generator of secrets that are stored hashed (stream keys, chat tokens) and
@@ -31,6 +33,7 @@
 mod access;
 mod api_tokens;
 mod broadcasts;
+mod catalog;
 mod chat_tokens;
 mod connect;
 mod direct_uploads;
@@ -56,6 +59,7 @@ use sqlx::AnyPool;
 
 pub use api_tokens::{ApiToken, ApiTokens};
 pub use broadcasts::{Broadcast, Broadcasts};
+pub use catalog::{CatalogChange, CatalogChanges, CatalogKind, GAP_GRACE_SECONDS, safe_position};
 pub use chat_tokens::{ChatRole, ChatTokenHolder, ChatTokens, NewChatToken};
 pub use connect::{Dialect, redact_url};
 pub use direct_uploads::{DirectUpload, DirectUploads};
@@ -126,6 +130,11 @@ impl Store {
     /// Live sessions as broadcasts, with their viewers and recordings.
     pub fn broadcasts(&self) -> Broadcasts<'_> {
         Broadcasts::new(&self.pool)
+    }
+
+    /// The catalog's change log, which the search index follows.
+    pub fn catalog_changes(&self) -> CatalogChanges<'_> {
+        CatalogChanges::new(&self.pool)
     }
 
     /// One-time direct-upload URLs.

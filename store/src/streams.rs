@@ -4,6 +4,7 @@
 use sqlx::{AnyPool, Row};
 
 use crate::access::{PlaybackPolicy, Privacy};
+use crate::catalog::{CatalogKind, note};
 use crate::page::{Page, PageRequest};
 use crate::secret::hash_secret;
 use crate::{ProfileName, Secret, StoreError, validate_name, validate_srt_passphrase};
@@ -133,6 +134,7 @@ impl<'a> Streams<'a> {
     ) -> Result<NewStream, StoreError> {
         validate_name(name)?;
         let key = Secret::stream_key();
+        let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO streams (name, owner_id, key_hash, created_at, profile) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -141,13 +143,18 @@ impl<'a> Streams<'a> {
         .bind(hash_secret(key.as_str()))
         .bind(oxcast_media::clock::unix_seconds())
         .bind(profile.map(ProfileName::as_str))
-        .execute(self.pool)
+        .execute(&mut *tx)
         .await;
         match inserted {
-            Ok(_) => Ok(NewStream { name: name.to_owned(), key }),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::NameTaken(name.to_owned())),
-            Err(e) => Err(e.into()),
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::NameTaken(name.to_owned()));
+            }
+            Err(e) => return Err(e.into()),
         }
+        note(&mut tx, CatalogKind::Stream, name).await?;
+        tx.commit().await?;
+        Ok(NewStream { name: name.to_owned(), key })
     }
 
     /// Replaces a stream's key; the old one stops working at once. `None`: no such stream.
@@ -223,14 +230,20 @@ impl<'a> Streams<'a> {
     /// Sets title, description and category (checked); false if there is no such stream.
     pub async fn set_details(&self, name: &str, details: StreamDetails) -> Result<bool, StoreError> {
         let d = details.checked()?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE streams SET title = $1, description = $2, category = $3 WHERE name = $4")
             .bind(&d.title)
             .bind(&d.description)
             .bind(&d.category)
             .bind(name)
-            .execute(self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        note(&mut tx, CatalogKind::Stream, name).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn exists(&self, name: &str) -> Result<bool, StoreError> {
@@ -266,13 +279,19 @@ impl<'a> Streams<'a> {
     /// Sets who may find and watch the stream and what its URLs need; false if there is no such
     /// stream.
     pub async fn set_access(&self, name: &str, privacy: Privacy, playback: PlaybackPolicy) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("UPDATE streams SET privacy = $1, playback_policy = $2 WHERE name = $3")
             .bind(privacy.as_str())
             .bind(playback.as_str())
             .bind(name)
-            .execute(self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        note(&mut tx, CatalogKind::Stream, name).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Sets (or with `None` clears) the SRT passphrase; false if there is no such stream.

@@ -11,6 +11,7 @@ use oxcast_media::display_name::validate_display_name;
 use sqlx::{AnyPool, Row};
 
 pub use crate::access::{PlaybackPolicy, Privacy};
+use crate::catalog::{CatalogKind, note};
 use crate::page::{NewestFirst, Page, PageRequest, newest_first};
 use crate::text::{multi_line, one_line};
 use crate::webhooks::{EventType, emit};
@@ -149,6 +150,8 @@ pub struct Video {
     pub created_at: i64,
     pub updated_at: i64,
     pub published_at: Option<i64>,
+    /// Views counted so far.
+    pub view_count: i64,
 }
 
 /// A video to create (its upload is starting).
@@ -172,7 +175,7 @@ pub struct Processed {
 
 const COLUMNS: &str = "id, owner_id, title, description, tags, category, language, privacy, playback_policy, status, error, profile, \
      upload_size, bytes_received, stage, progress, source, renditions, poster_key, storyboard_key, duration_ms, \
-     playable, eta_seconds, created_at, updated_at, published_at";
+     playable, eta_seconds, created_at, updated_at, published_at, view_count";
 
 /// The details columns (`title`, `description`, `tags` one per line, `category`, `language`,
 /// `privacy`, `playback_policy`) of a row; direct uploads store the same columns.
@@ -211,6 +214,7 @@ fn video_from_row(row: &sqlx::any::AnyRow) -> Result<Video, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         published_at: row.try_get("published_at")?,
+        view_count: row.try_get("view_count")?,
     })
 }
 
@@ -279,6 +283,7 @@ impl<'a> Videos<'a> {
         let video =
             get_on(&mut tx, &id).await?.ok_or_else(|| StoreError::Invalid("video vanished after insert".into()))?;
         emit(&mut tx, &video.owner_id, EventType::VideoCreated, video.event_data(), None).await?;
+        note(&mut tx, CatalogKind::Video, &id).await?;
         tx.commit().await?;
         Ok(video)
     }
@@ -302,6 +307,7 @@ impl<'a> Videos<'a> {
     /// Replaces the creator's details (checked); false if there is no such video.
     pub async fn set_details(&self, id: &str, details: VideoDetails) -> Result<bool, StoreError> {
         let d = details.checked()?;
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE videos SET title = $1, description = $2, tags = $3, category = $4, language = $5, privacy = $6, \
              playback_policy = $7, updated_at = $8 WHERE id = $9",
@@ -315,9 +321,14 @@ impl<'a> Videos<'a> {
         .bind(d.playback.as_str())
         .bind(oxcast_media::clock::unix_seconds())
         .bind(id)
-        .execute(self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        note(&mut tx, CatalogKind::Video, id).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Records how many bytes of the upload have arrived (and its size once announced).
@@ -433,6 +444,7 @@ impl<'a> Videos<'a> {
                 emit(&mut tx, &video.owner_id, EventType::RecordingReady, data, None).await?;
             }
         }
+        note(&mut tx, CatalogKind::Video, id).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -456,6 +468,7 @@ impl<'a> Videos<'a> {
         if let Some(video) = get_on(&mut tx, id).await? {
             emit(&mut tx, &video.owner_id, EventType::VideoFailed, video.event_data(), None).await?;
         }
+        note(&mut tx, CatalogKind::Video, id).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -480,10 +493,37 @@ impl<'a> Videos<'a> {
         Ok(())
     }
 
+    /// Sets when a video was published and how often it was viewed (tests of sorting), as a
+    /// change of the catalog.
+    #[cfg(any(test, feature = "test-support"))]
+    pub async fn set_published_and_views_for_tests(
+        &self,
+        id: &str,
+        published_at: i64,
+        views: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE videos SET published_at = $1, view_count = $2 WHERE id = $3")
+            .bind(published_at)
+            .bind(views)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        note(&mut tx, CatalogKind::Video, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Removes the catalog entry (its media objects are the vod crate's to delete first).
     pub async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM videos WHERE id = $1").bind(id).execute(self.pool).await?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM videos WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        note(&mut tx, CatalogKind::Video, id).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn transition(&self, id: &str, from: &str, set: &str) -> Result<bool, StoreError> {

@@ -72,12 +72,18 @@ impl Server {
 
     /// Kills the server with SIGKILL (no shutdown of any kind) and starts a new one on the same
     /// data directory and database, with `env`. Its ports are new.
-    pub fn kill_and_restart(mut self, env: &[(&str, &str)]) -> Server {
+    pub fn kill_and_restart(self, env: &[(&str, &str)]) -> Server {
+        self.kill_and_restart_after(env, |_| {})
+    }
+
+    /// The same, running `while_down` (given the data directory) between the kill and the start.
+    pub fn kill_and_restart_after(mut self, env: &[(&str, &str)], while_down: impl FnOnce(&Path)) -> Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"));
         let database = self._database.take();
         drop(self);
+        while_down(data_dir.path());
         Self::launch(data_dir, database, env)
     }
 

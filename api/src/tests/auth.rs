@@ -32,7 +32,9 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
     })
 }
 
-const BODILESS: [(&str, &str); 24] = [
+const BODILESS: [(&str, &str); 26] = [
+    ("get", "/api/search"),
+    ("get", "/api/search/suggest"),
     ("get", "/api/webhooks"),
     ("get", "/api/webhooks/{id}"),
     ("delete", "/api/webhooks/{id}"),
