@@ -193,10 +193,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         None
     };
     tracker.spawn(prune_catalog_changes(store.clone(), config.search.keep_changes_days, shutdown.clone()));
+    tracker.spawn(prune_playback_sessions(store.clone(), shutdown.clone()));
     let state = AppState {
         playback: Arc::new(playback),
         webhooks_allow_private: config.webhooks.allow_private_destinations,
         listeners: Default::default(),
+        reports: Default::default(),
         search: search.clone(),
         viewers: chat.clone().map(|c| Arc::new(ChatViewers(c)) as Arc<dyn oxcast_api::ViewerCounts>),
         store,
@@ -292,6 +294,16 @@ async fn prune_catalog_changes(store: Store, keep_days: u32, shutdown: Cancellat
     prune_hourly("the catalog's change log", keep_days, shutdown, |before| {
         let store = store.clone();
         async move { store.catalog_changes().prune(before).await }
+    })
+    .await;
+}
+
+/// Forgets playback sessions idle for two days, hourly: past the one-day view window they no
+/// longer decide whether a view counts, and the aggregates keep what they added.
+async fn prune_playback_sessions(store: Store, shutdown: CancellationToken) {
+    prune_hourly("old playback sessions", 2, shutdown, |before| {
+        let store = store.clone();
+        async move { store.analytics().prune_sessions(before).await }
     })
     .await;
 }

@@ -31,20 +31,6 @@ fn stream_names(result: &Value) -> Vec<String> {
     result["streams"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_owned()).collect()
 }
 
-fn wait_ready(server: &Server, id: &str) {
-    wait_for(&format!("video {id} ready"), Duration::from_secs(60), || {
-        let v: Value = client()
-            .get(server.url(&format!("/api/videos/{id}")))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        assert_ne!(v["status"], "failed", "{v}");
-        v["status"] == "ready"
-    });
-}
-
 fn oxcast(args: &[&str], data_dir: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_oxcast")).args(args).arg("--data-dir").arg(data_dir).output().unwrap()
 }
@@ -60,8 +46,8 @@ fn search_finds_what_is_ready_hides_what_is_private_and_follows_the_catalog_acro
     );
     let private =
         common::uploads::upload_once(&server, &clip, &[("title", "Rust secret plans"), ("privacy", "private")]);
-    wait_ready(&server, &public);
-    wait_ready(&server, &private);
+    common::uploads::wait_ready(&server, &public);
+    common::uploads::wait_ready(&server, &private);
 
     // Anyone finds the public video, with a typo and a word half typed; snippets are escaped.
     wait_for("the index to have the ready video", Duration::from_secs(10), || {

@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -121,19 +120,12 @@ fn max_age(cache: &str) -> u64 {
 /// Plays `url` in headless Chromium for `seconds` (after clicking `click`, if given); returns
 /// play.mjs's report.
 fn play(url: &str, seconds: u32, click: Option<&str>) -> Value {
-    let mut args = vec!["tests/browser/play.mjs".to_owned(), "--url".into(), url.into(), "--seconds".into()];
-    args.push(seconds.to_string());
+    let seconds = seconds.to_string();
+    let mut args = vec!["--url", url, "--seconds", &seconds];
     if let Some(selector) = click {
-        args.extend(["--click".to_owned(), selector.to_owned()]);
+        args.extend(["--click", selector]);
     }
-    let out = Command::new("node")
-        .args(&args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("node tests/browser/play.mjs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no report ({e}): {stdout}\n{}", String::from_utf8_lossy(&out.stderr)))
+    play_report(&args)
 }
 
 /// Whether a player started and moved on by at least a second: it opened the playlists, the init

@@ -10,6 +10,7 @@
 //! persistent state through `oxcast_store::Store` (this crate owns no SQL).
 
 mod accounts;
+pub mod analytics;
 pub mod auth;
 mod broadcasts;
 mod captions;
@@ -99,6 +100,8 @@ pub struct AppState {
     pub playback: playback_access::Signing,
     /// Webhook endpoints may be loopback or private addresses (`[webhooks] allow_private_destinations`).
     pub webhooks_allow_private: bool,
+    /// How often players may report playback (per viewer id and per address).
+    pub reports: Arc<analytics::ReportLimits>,
     /// This node's search index (`None`: search is off here and `/api/search` answers 503).
     pub search: Option<Arc<oxcast_search::SearchIndex>>,
     /// The HTTP listeners' connection and request counts (kept by the accept loop).
@@ -129,6 +132,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(signing_keys::routes())
         .merge(webhooks::routes())
         .merge(search::routes())
+        .merge(analytics::routes())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonResponses, &mut document);
     (router, document)

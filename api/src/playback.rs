@@ -277,7 +277,7 @@ fn state_json(v: &Video, q: &Queries) -> String {
     serde_json::to_string(&Watching::new(v, q)).unwrap_or_else(|_| "{}".into()).replace('<', "\\u003c")
 }
 
-fn render_video_page(state: &AppState, v: &Video, q: &Queries, embed: bool) -> String {
+fn render_video_page(state: &AppState, v: &Video, q: &Queries, embed: bool, csrf: &str) -> String {
     let base = state.urls.canonical().trim_end_matches('/');
     let oembed = format!("{base}/oembed?format=json&url={}", percent(&format!("{base}/v/{}", v.id)));
     let title = if v.details.title.is_empty() { "Untitled video" } else { v.details.title.as_str() };
@@ -289,6 +289,7 @@ fn render_video_page(state: &AppState, v: &Video, q: &Queries, embed: bool) -> S
             ("MODE", if embed { "embed" } else { "page" }),
             ("OEMBED", &escape(&oembed)),
             ("STATE", &state_json(v, q)),
+            ("CSRF", &escape(csrf)),
         ],
     )
 }
@@ -319,10 +320,19 @@ async fn video_page(state: &AppState, parts: &Parts, id: &str, embed: bool) -> R
         Ok(found) => found,
         Err(denied) => return refused_page(denied),
     };
-    let personal = video.details.privacy == Privacy::Private || video.details.playback == PlaybackPolicy::Signed;
+    // A signed-in viewer's page carries the session's CSRF token (for the like buttons).
+    let csrf = match (embed, crate::auth::session_cookie_value(&parts.headers)) {
+        (false, Some(cookie)) => {
+            state.store.sessions().authenticate(&cookie).await.ok().flatten().map(|(s, _)| s.csrf_token)
+        }
+        _ => None,
+    };
+    let personal =
+        video.details.privacy == Privacy::Private || video.details.playback == PlaybackPolicy::Signed || csrf.is_some();
     let cache = if personal { "private, no-cache" } else { "no-cache" };
     let queries = Queries::of(state, &video, &decision);
-    ([(header::CACHE_CONTROL, cache)], Html(render_video_page(state, &video, &queries, embed))).into_response()
+    let html = render_video_page(state, &video, &queries, embed, csrf.as_deref().unwrap_or_default());
+    ([(header::CACHE_CONTROL, cache)], Html(html)).into_response()
 }
 
 async fn page(State(state): State<AppState>, Head(parts): Head, Path(id): Path<String>) -> Response {

@@ -17,6 +17,8 @@
 //! - `access`: privacy and playback policy (shared by streams and videos); `signing_keys`
 //!   (public halves of creators' playback signing keys), `server_secrets` (made once, shared by
 //!   every node).
+//! - `analytics`: playback sessions, views counted by rules one client cannot game, daily
+//!   aggregates, retention, ratings.
 //! - `catalog`: the change log (an outbox) of what search shows, written in the transaction of
 //!   each change, which every node's index follows.
 //! - `webhooks`: endpoints, events written in the same transaction as the change they report
@@ -31,6 +33,7 @@
 //! bodies, which must be fixed in the transaction of their change), no media and no protocol.
 
 mod access;
+mod analytics;
 mod api_tokens;
 mod broadcasts;
 mod catalog;
@@ -57,6 +60,10 @@ mod webhooks;
 
 use sqlx::AnyPool;
 
+pub use analytics::{
+    Analytics, BUCKETS, PlayerEvent, PlayerReport, Rating, Recorded, VIEW_AFTER_MS, VIEW_WINDOW_SECONDS,
+    VIEWS_PER_ADDRESS, VideoStats,
+};
 pub use api_tokens::{ApiToken, ApiTokens};
 pub use broadcasts::{Broadcast, Broadcasts};
 pub use catalog::{CatalogChange, CatalogChanges, CatalogKind, GAP_GRACE_SECONDS, safe_position};
@@ -130,6 +137,11 @@ impl Store {
     /// Live sessions as broadcasts, with their viewers and recordings.
     pub fn broadcasts(&self) -> Broadcasts<'_> {
         Broadcasts::new(&self.pool)
+    }
+
+    /// Playback sessions, views, watch time, retention and ratings.
+    pub fn analytics(&self) -> Analytics<'_> {
+        Analytics::new(&self.pool)
     }
 
     /// The catalog's change log, which the search index follows.

@@ -152,6 +152,9 @@ pub struct Video {
     pub published_at: Option<i64>,
     /// Views counted so far.
     pub view_count: i64,
+    /// Signed-in users' ratings.
+    pub likes: i64,
+    pub dislikes: i64,
 }
 
 /// A video to create (its upload is starting).
@@ -175,7 +178,7 @@ pub struct Processed {
 
 const COLUMNS: &str = "id, owner_id, title, description, tags, category, language, privacy, playback_policy, status, error, profile, \
      upload_size, bytes_received, stage, progress, source, renditions, poster_key, storyboard_key, duration_ms, \
-     playable, eta_seconds, created_at, updated_at, published_at, view_count";
+     playable, eta_seconds, created_at, updated_at, published_at, view_count, likes, dislikes";
 
 /// The details columns (`title`, `description`, `tags` one per line, `category`, `language`,
 /// `privacy`, `playback_policy`) of a row; direct uploads store the same columns.
@@ -215,6 +218,8 @@ fn video_from_row(row: &sqlx::any::AnyRow) -> Result<Video, StoreError> {
         updated_at: row.try_get("updated_at")?,
         published_at: row.try_get("published_at")?,
         view_count: row.try_get("view_count")?,
+        likes: row.try_get("likes")?,
+        dislikes: row.try_get("dislikes")?,
     })
 }
 

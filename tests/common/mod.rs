@@ -534,3 +534,16 @@ pub fn test_clip(seconds: u32, size: &str, audio: bool) -> Vec<u8> {
     assert!(ok, "ffmpeg could not make the test clip");
     std::fs::read(&file).expect("clip")
 }
+
+/// Runs `tests/browser/play.mjs` with `args` (`--url ... --seconds ...`); returns its report.
+pub fn play_report(args: &[&str]) -> serde_json::Value {
+    let out = Command::new("node")
+        .arg("tests/browser/play.mjs")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("node tests/browser/play.mjs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no report ({e}): {stdout}\n{}", String::from_utf8_lossy(&out.stderr)))
+}

@@ -59,3 +59,18 @@ pub fn upload_once(server: &Server, bytes: &[u8], metadata: &[(&str, &str)]) -> 
     assert_eq!(r.status().as_u16(), 201, "{:?}", r.text());
     r.headers()["oxcast-video-id"].to_str().expect("video id").to_owned()
 }
+
+/// Polls the video until it is `ready` (panics if it fails or takes longer than 90 s).
+pub fn wait_ready(server: &Server, id: &str) {
+    super::wait_for(&format!("video {id} ready"), std::time::Duration::from_secs(90), || {
+        let v: serde_json::Value = super::client()
+            .get(server.url(&format!("/api/videos/{id}")))
+            .bearer_auth(super::ADMIN_TOKEN)
+            .send()
+            .expect("get video")
+            .json()
+            .expect("video json");
+        assert_ne!(v["status"], "failed", "{v}");
+        v["status"] == "ready"
+    });
+}

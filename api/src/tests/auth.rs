@@ -28,11 +28,17 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/streams/{name}/playback-tokens") => json!({"ttl_seconds": 60}),
         ("post", "/api/webhooks") => json!({"url": "https://hooks.example.com/oxcast"}),
         ("patch", "/api/webhooks/{id}") => json!({"enabled": false}),
+        ("post", "/api/videos/{id}/events") => {
+            json!({"viewer": "vw_matrix01", "session": "ps_matrix01", "events": [{"type": "start", "position": 0}]})
+        }
+        ("put", "/api/videos/{id}/rating") => json!({"rating": "like"}),
         _ => return None,
     })
 }
 
-const BODILESS: [(&str, &str); 26] = [
+const BODILESS: [(&str, &str); 28] = [
+    ("get", "/api/videos/{id}/rating"),
+    ("get", "/api/videos/{id}/stats"),
     ("get", "/api/search"),
     ("get", "/api/search/suggest"),
     ("get", "/api/webhooks"),

@@ -61,6 +61,7 @@ pub(crate) fn profiles() -> KnownProfiles {
 }
 
 mod accounts;
+mod analytics;
 mod jobs;
 mod playback;
 mod streams;
