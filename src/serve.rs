@@ -194,6 +194,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     };
     tracker.spawn(prune_catalog_changes(store.clone(), config.search.keep_changes_days, shutdown.clone()));
     tracker.spawn(prune_playback_sessions(store.clone(), shutdown.clone()));
+    tracker.spawn(trim_cowatch(store.clone(), shutdown.clone()));
     let state = AppState {
         playback: Arc::new(playback),
         webhooks_allow_private: config.webhooks.allow_private_destinations,
@@ -304,6 +305,15 @@ async fn prune_playback_sessions(store: Store, shutdown: CancellationToken) {
     prune_hourly("old playback sessions", 2, shutdown, |before| {
         let store = store.clone();
         async move { store.analytics().prune_sessions(before).await }
+    })
+    .await;
+}
+
+/// Keeps the co-watch table to the strongest pairs per video, hourly (its size stays bounded).
+async fn trim_cowatch(store: Store, shutdown: CancellationToken) {
+    prune_hourly("co-watch pairs beyond the strongest per video", 0, shutdown, |_| {
+        let store = store.clone();
+        async move { store.recommendations().trim().await }
     })
     .await;
 }

@@ -86,7 +86,7 @@ pub(crate) struct Reported {
     credited_seconds: f64,
 }
 
-fn id_like(s: &str) -> bool {
+pub(crate) fn id_like(s: &str) -> bool {
     (8..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
@@ -110,7 +110,7 @@ async fn playable(state: &AppState, parts: &Parts, id: &str) -> Result<Video, Ap
 
 /// The signed-in viewer's user id, from the session cookie or a bearer token (a beacon sends no
 /// CSRF header; knowing who watches changes nothing but whose view it is).
-async fn signed_in(state: &AppState, parts: &Parts) -> Option<String> {
+pub(crate) async fn signed_in(state: &AppState, parts: &Parts) -> Option<String> {
     if let Some(cookie) = crate::auth::session_cookie_value(&parts.headers)
         && let Ok(Some((_, user))) = state.store.sessions().authenticate(&cookie).await
     {
@@ -270,7 +270,7 @@ async fn rate(
 }
 
 /// A ready video the caller may see (public, unlisted, or their own).
-async fn visible(state: &AppState, parts: &Parts, id: &str) -> Result<Video, AppError> {
+pub(crate) async fn visible(state: &AppState, parts: &Parts, id: &str) -> Result<Video, AppError> {
     let video = state.store.videos().get(id).await?.ok_or(AppError::NotFound("video"))?;
     if video.details.privacy == oxcast_store::Privacy::Private {
         let caller = crate::auth::authenticate(parts, state).await.ok().flatten();

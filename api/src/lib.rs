@@ -30,6 +30,7 @@ mod pagination;
 mod playback;
 pub mod playback_access;
 mod problem;
+mod recommend;
 pub mod request_id;
 mod search;
 mod sessions;
@@ -133,6 +134,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(webhooks::routes())
         .merge(search::routes())
         .merge(analytics::routes())
+        .merge(recommend::routes())
         .split_for_parts();
     utoipa::Modify::modify(&openapi::CommonResponses, &mut document);
     (router, document)

@@ -29,6 +29,7 @@ use crate::auth::SESSION_COOKIE;
         (name = "videos", description = "The video catalog"),
         (name = "webhooks", description = "Webhook endpoints, test events and the delivery log"),
         (name = "analytics", description = "Playback reports, views, watch time, retention and likes"),
+        (name = "recommendations", description = "Up next and home feeds, each item with its reason"),
         (name = "search", description = "Full-text search over videos and live streams, and suggestions as you type"),
         (name = "signed playback", description = "Signing keys and playback tokens for signed streams and videos"),
     )

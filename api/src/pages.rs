@@ -23,6 +23,7 @@ const STUDIO_JS: &str = include_str!("../web/studio.js");
 const SEARCH_HTML: &str = include_str!("../web/search.html");
 const SEARCH_JS: &str = include_str!("../web/search.js");
 const VIDEO_REPORT_JS: &str = include_str!("../web/video_report.js");
+const UP_NEXT_JS: &str = include_str!("../web/up_next.js");
 
 /// The studio's pages besides streams and upload: (path, title, body).
 const STUDIO_PAGES: [(&str, &str, &str); 4] = [
@@ -48,6 +49,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/search", get(search_page))
         .route("/assets/search.js", get(|| async { script(SEARCH_JS.as_bytes()) }))
         .route("/assets/video-report.js", get(|| async { script(VIDEO_REPORT_JS.as_bytes()) }))
+        .route("/assets/up-next.js", get(|| async { script(UP_NEXT_JS.as_bytes()) }))
         .route("/api/docs", get(|| async { Html(DOCS_HTML) }))
         .route("/assets/hls.min.js", get(|| async { script(HLS_JS) }))
         .route("/assets/redoc.standalone.js", get(|| async { script(REDOC_JS) }))

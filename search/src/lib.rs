@@ -15,11 +15,15 @@
 //! - `text_query`: what a person types → words, phrases, typo tolerance, prefix on the last word,
 //!   field weights. `search`: visibility, filters, sorts, paging, streams live first,
 //!   suggestions. `highlight`: `<mark>`ed, escaped snippets by the same matching rules.
+//! - `recommend`: up next and feeds, blending co-watch (the store's counts), content (this
+//!   index's more-like-this) and trending, each item with its reason. It lives here because two
+//!   of its three signals and its visibility rule are this index's.
 
 mod document;
 mod follow;
 mod highlight;
 mod index;
+mod recommend;
 mod schema;
 mod search;
 mod text_query;
@@ -27,6 +31,7 @@ mod text_query;
 pub use document::Item;
 pub use follow::{IDLE_POLL, catch_up_once, follow, rebuild};
 pub use index::SearchIndex;
+pub use recommend::{Blend, PER_UPLOADER, Reason, Recommendation, Recommender, TRENDING_HALF_LIFE_DAYS};
 pub use search::{
     Hit, MAX_DEPTH, MAX_LIMIT, MAX_STREAMS, MAX_SUGGESTIONS, Scope, SearchRequest, SearchResults, Sort, Suggestion,
 };

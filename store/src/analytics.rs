@@ -242,6 +242,7 @@ impl<'a> Analytics<'a> {
             }
         }
         if counted_now {
+            crate::recommendations::pair_new_view(&mut tx, report.viewer, report.video_id, now_s).await?;
             sqlx::query("UPDATE videos SET view_count = view_count + 1 WHERE id = $1")
                 .bind(report.video_id)
                 .execute(&mut *tx)

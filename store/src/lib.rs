@@ -19,6 +19,8 @@
 //!   every node).
 //! - `analytics`: playback sessions, views counted by rules one client cannot game, daily
 //!   aggregates, retention, ratings.
+//! - `recommendations`: co-watch pairs counted as views arrive (trimmed per video), histories,
+//!   recent views for trending.
 //! - `catalog`: the change log (an outbox) of what search shows, written in the transaction of
 //!   each change, which every node's index follows.
 //! - `webhooks`: endpoints, events written in the same transaction as the change they report
@@ -45,6 +47,7 @@ mod jobs;
 mod names;
 mod page;
 mod profiles;
+mod recommendations;
 mod scopes;
 mod secret;
 mod server_secrets;
@@ -75,6 +78,7 @@ pub use jobs::{FailOutcome, Job, JobState, Jobs, backoff};
 pub use names::{validate_name, validate_srt_passphrase};
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use profiles::{KnownProfiles, ProfileName};
+pub use recommendations::{COWATCH_DAYS, COWATCH_HISTORY, COWATCH_KEEP, Recommendations};
 pub use scopes::{Scope, Scopes};
 pub use secret::Secret;
 pub use server_secrets::ServerSecrets;
@@ -142,6 +146,11 @@ impl Store {
     /// Playback sessions, views, watch time, retention and ratings.
     pub fn analytics(&self) -> Analytics<'_> {
         Analytics::new(&self.pool)
+    }
+
+    /// Co-watch counts, viewers' histories and recent views, for recommendations.
+    pub fn recommendations(&self) -> Recommendations<'_> {
+        Recommendations::new(&self.pool)
     }
 
     /// The catalog's change log, which the search index follows.

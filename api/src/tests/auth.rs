@@ -36,7 +36,9 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
     })
 }
 
-const BODILESS: [(&str, &str); 28] = [
+const BODILESS: [(&str, &str); 30] = [
+    ("get", "/api/videos/{id}/up-next"),
+    ("get", "/api/feed"),
     ("get", "/api/videos/{id}/rating"),
     ("get", "/api/videos/{id}/stats"),
     ("get", "/api/search"),

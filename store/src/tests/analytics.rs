@@ -14,6 +14,7 @@ on_both_dialects!(
     one_address_cannot_make_views_without_end,
     a_short_video_counts_when_watched_through_and_retention_follows_positions,
     ratings_are_one_per_user_and_changeable,
+    views_pair_up_as_they_come_and_the_pairs_stay_bounded,
 );
 
 const T: i64 = 1_800_000_000_000;
@@ -153,4 +154,41 @@ async fn ratings_are_one_per_user_and_changeable(s: Store) {
     let v = s.videos().get(&video).await.unwrap().unwrap();
     let stats = a.stats(&v.id, 30, 0).await.unwrap();
     assert_eq!((stats.likes, stats.dislikes), (0, 1));
+}
+
+/// A counted view of `video` by `viewer` at `at` (a start, then 12 s of watching).
+async fn counted_view(s: &Store, video: &str, viewer: &str, at: i64) {
+    let session = format!("ps_{viewer}_{video}");
+    let address = format!("a-{viewer}");
+    let start = [PlayerEvent::Start { position_ms: 0 }];
+    s.analytics().record(&report(video, 600_000, &session, viewer, &address, &start, at)).await.unwrap();
+    let r =
+        s.analytics().record(&report(video, 600_000, &session, viewer, &address, &[beat(12, 12)], at + 12_000)).await;
+    assert!(r.unwrap().counted_now);
+}
+
+async fn views_pair_up_as_they_come_and_the_pairs_stay_bounded(s: Store) {
+    let (a, b, c) = (ready_video(&s, 600).await, ready_video(&s, 600).await, ready_video(&s, 600).await);
+    counted_view(&s, &a, "vw_p1", T).await;
+    counted_view(&s, &b, "vw_p1", T + 60_000).await;
+    counted_view(&s, &c, "vw_p1", T + 120_000).await;
+    counted_view(&s, &a, "vw_p2", T).await;
+    counted_view(&s, &b, "vw_p2", T + 60_000).await;
+    let r = s.recommendations();
+    let of_a = r.cowatched(&a, 10).await.unwrap();
+    assert_eq!(of_a, [(b.clone(), 2, 2), (c.clone(), 1, 1)], "both directions, strongest first, with views");
+    assert_eq!(r.cowatched(&c, 10).await.unwrap().len(), 2);
+    assert_eq!(r.history("vw_p1", 10).await.unwrap(), [c.clone(), b.clone(), a.clone()], "newest first");
+    // A video watched with more others than are kept: trimmed to the strongest.
+    let keep = crate::recommendations::COWATCH_KEEP as usize;
+    for i in 0..keep + 5 {
+        let other = ready_video(&s, 600).await;
+        let viewer = format!("vw_many{i:03}");
+        counted_view(&s, &a, &viewer, T + 1_000_000).await;
+        counted_view(&s, &other, &viewer, T + 1_060_000).await;
+    }
+    assert!(r.trim().await.unwrap() >= 5);
+    let kept = r.cowatched(&a, 1000).await.unwrap();
+    assert_eq!(kept.len(), keep);
+    assert_eq!(kept[0], (b.clone(), 2, 2), "the strongest pair stays");
 }
