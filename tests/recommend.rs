@@ -1,6 +1,7 @@
 //! Recommendations on the real server: up next from what viewers watched together (never the
 //! video itself or a private one), a viewer's feed from their history, a newcomer's trending,
-//! parameters checked, and the video page's "Up next" list in Chromium.
+//! continue watching, parameters checked; the video page's "Up next" list and the home page in
+//! Chromium.
 
 #![allow(clippy::unwrap_used)]
 
@@ -48,6 +49,9 @@ fn up_next_and_feeds_come_from_what_viewers_watched_together() {
     };
     let (alpha, beta, gamma) = (upload("Alpha", "public"), upload("Beta", "public"), upload("Gamma", "public"));
     let hidden = upload("Delta", "private");
+    let long_clip = test_clip(12, "160x120", false);
+    let epsilon = common::uploads::upload_once(&server, &long_clip, &[("title", "Epsilon"), ("privacy", "public")]);
+    common::uploads::wait_ready(&server, &epsilon);
 
     // Two viewers watch alpha and beta, one alpha and gamma; the owner watches alpha and the
     // private one.
@@ -81,6 +85,25 @@ fn up_next_and_feeds_come_from_what_viewers_watched_together() {
     assert_eq!(ids(&fresh).first(), Some(&alpha), "{fresh}");
     assert_eq!(fresh["items"][0]["reason"], "trending");
     assert!(!ids(&fresh).contains(&hidden));
+    // Trending for everyone, whoever asks.
+    let (status, trending) = get(&server, "/api/trending?limit=3");
+    assert_eq!(status, 200, "{trending}");
+    assert_eq!(ids(&trending).first(), Some(&alpha), "{trending}");
+    assert!(trending["items"].as_array().unwrap().iter().all(|i| i["reason"] == "trending"), "{trending}");
+    assert!(ids(&trending).len() <= 3 && !ids(&trending).contains(&hidden), "{trending}");
+
+    // Viewer three started epsilon and left at 6 s: continue watching, from there.
+    for events in
+        [json!([{"type": "start", "position": 0}]), json!([{"type": "heartbeat", "position": 6, "watched": 5}])]
+    {
+        let body = json!({"viewer": "vw_viewer_three", "session": "ps_three_epsilon", "events": events});
+        let r = client().post(server.url(&format!("/api/videos/{epsilon}/events"))).json(&body).send().unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let (_, left) = get(&server, "/api/continue-watching?viewer=vw_viewer_three");
+    assert_eq!(ids(&left), std::slice::from_ref(&epsilon), "{left}");
+    assert_eq!(left["items"][0]["url"], format!("/v/{epsilon}?t=6"));
+    assert_eq!(ids(&get(&server, "/api/continue-watching?viewer=vw_viewer_one").1), Vec::<String>::new());
 
     // Parameters and access.
     assert_eq!(get(&server, &format!("/api/videos/{alpha}/up-next?limit=0")).0, 400);
@@ -108,4 +131,27 @@ fn up_next_and_feeds_come_from_what_viewers_watched_together() {
             && first["text"].as_str().unwrap().contains("Watched together")
     );
     eprintln!("up next screenshot: {}", shot.display());
+
+    // The home page of viewer three: continue watching epsilon, beta for them, the newest.
+    let shot = std::env::temp_dir().join(format!("oxcast-home-{}.png", std::process::id()));
+    let out = Command::new("node")
+        .args(["tests/browser/page_items.mjs", "--url", &server.url("/")])
+        .args(["--selector", "main section:not([hidden]) a", "--shot", shot.to_str().unwrap()])
+        .args(["--local", "oxcast_viewer=vw_viewer_three"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("node tests/browser/page_items.mjs");
+    let report: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!((report["error"].clone(), report["pageErrors"].clone()), (Value::Null, json!([])), "{report}");
+    let hrefs: Vec<&str> = report["items"].as_array().unwrap().iter().map(|i| i["href"].as_str().unwrap()).collect();
+    let shelf = |name: &str| -> Vec<&str> {
+        let items = report["items"].as_array().unwrap().iter();
+        items.filter(|i| i["data"]["shelf"] == name).map(|i| i["href"].as_str().unwrap()).collect()
+    };
+    assert_eq!(shelf("continue"), [format!("/v/{epsilon}?t=6")], "continue watching: {report}");
+    assert_eq!(shelf("foryou").first(), Some(&format!("/v/{beta}").as_str()), "for you: {report}");
+    assert_eq!(shelf("trending").first(), Some(&format!("/v/{alpha}").as_str()), "trending: {report}");
+    assert!(!hrefs.iter().any(|h| h.contains(&hidden)), "{report}");
+    eprintln!("home page screenshot: {}", shot.display());
 }

@@ -6,7 +6,8 @@
 const LAYOUT: &str = include_str!("../web/layout.html");
 
 /// The navigation entries, in order: (label, path).
-const NAV: [(&str, &str); 8] = [
+const NAV: [(&str, &str); 9] = [
+    ("Home", "/"),
     ("Search", "/search"),
     ("Streams", "/studio"),
     ("Videos", "/studio/videos"),

@@ -24,6 +24,8 @@ const SEARCH_HTML: &str = include_str!("../web/search.html");
 const SEARCH_JS: &str = include_str!("../web/search.js");
 const VIDEO_REPORT_JS: &str = include_str!("../web/video_report.js");
 const UP_NEXT_JS: &str = include_str!("../web/up_next.js");
+const HOME_HTML: &str = include_str!("../web/home.html");
+const HOME_JS: &str = include_str!("../web/home.js");
 
 /// The studio's pages besides streams and upload: (path, title, body).
 const STUDIO_PAGES: [(&str, &str, &str); 4] = [
@@ -46,6 +48,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/studio", get(studio))
         .route("/studio/upload", get(upload_page))
         .route("/assets/studio.js", get(|| async { script(STUDIO_JS.as_bytes()) }))
+        .route("/", get(home_page))
+        .route("/assets/home.js", get(|| async { script(HOME_JS.as_bytes()) }))
         .route("/search", get(search_page))
         .route("/assets/search.js", get(|| async { script(SEARCH_JS.as_bytes()) }))
         .route("/assets/video-report.js", get(|| async { script(VIDEO_REPORT_JS.as_bytes()) }))
@@ -77,15 +81,25 @@ async fn upload_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
 
 /// Search, for everyone (a logged-in creator also finds their own hidden videos).
 async fn search_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match session_cookie_value(&headers) {
+    public_page(&state, &headers, "Search", "/search", SEARCH_HTML).await
+}
+
+/// The home page: live now, continue watching, for you, newest.
+async fn home_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    public_page(&state, &headers, "Home", "/", HOME_HTML).await
+}
+
+/// A page of the account layout for everyone (it names the logged-in user when there is one).
+async fn public_page(state: &AppState, headers: &HeaderMap, title: &str, path: &str, main: &str) -> Response {
+    let session = match session_cookie_value(headers) {
         Some(value) => state.store.sessions().authenticate(&value).await.ok().flatten(),
         None => None,
     };
     let page = layout::render(&PageParts {
-        title: "Search",
-        current: "/search",
+        title,
+        current: path,
         user: session.as_ref().map(|(s, u)| (u.display_name.as_str(), s.csrf_token.as_str())),
-        main: SEARCH_HTML,
+        main,
     });
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }

@@ -1,6 +1,7 @@
 //! `/api/videos/{id}/up-next` and `/api/feed`: the recommender's lists as JSON, every item with
-//! its `reason`. A feed is for the caller's account when signed in, else for the player's
-//! `viewer` id, else a newcomer's.
+//! its `reason`; `/api/continue-watching`: the videos a viewer left before the end. Lists for a
+//! viewer are for the caller's account when signed in, else for the player's `viewer` id, else a
+//! newcomer's.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -17,7 +18,11 @@ use crate::playback::Head;
 use crate::{AppError, AppState};
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(up_next)).routes(routes!(feed))
+    OpenApiRouter::new()
+        .routes(routes!(up_next))
+        .routes(routes!(feed))
+        .routes(routes!(continue_watching))
+        .routes(routes!(trending))
 }
 
 /// How many items.
@@ -143,14 +148,108 @@ async fn feed(
     let Query(q) = query?;
     let limit = limit(q.limit, 20)?;
     let recommender = recommender(&state)?;
-    let viewer = match crate::analytics::signed_in(&state, &parts).await {
+    let viewer = viewer_of(&state, &parts, q.viewer).await?;
+    let list = recommender.feed(&viewer, limit).await.map_err(failed)?;
+    Ok(Json(Recommended { items: list.into_iter().map(|r| view(&state, r)).collect() }))
+}
+
+/// What is trending now, for everyone: time-decayed views and likes of the last two weeks (no
+/// uploader more than twice while others are left).
+#[utoipa::path(get, path = "/api/trending", tag = "recommendations",
+    params(UpNextQuery),
+    responses(
+        (status = 200, description = "The list, most trending first", body = Recommended),
+        (status = 400, description = "limit out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Recommendations are off on this node", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn trending(
+    State(state): State<AppState>,
+    query: Result<Query<UpNextQuery>, QueryRejection>,
+) -> Result<Json<Recommended>, AppError> {
+    let Query(q) = query?;
+    let limit = limit(q.limit, 10)?;
+    let list = recommender(&state)?.trending_now(limit).await.map_err(failed)?;
+    Ok(Json(Recommended { items: list.into_iter().map(|r| view(&state, r)).collect() }))
+}
+
+/// The viewer a list is for: the signed-in account, else the player's id, else nobody ("").
+async fn viewer_of(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    asked: Option<String>,
+) -> Result<String, AppError> {
+    Ok(match crate::analytics::signed_in(state, parts).await {
         Some(user) => format!("user:{user}"),
-        None => match q.viewer {
+        None => match asked {
             Some(v) if crate::analytics::id_like(&v) => v,
             Some(_) => return Err(AppError::BadRequest("viewer must be 8 to 64 letters, digits, _ or -".into())),
             None => String::new(),
         },
-    };
-    let list = recommender.feed(&viewer, limit).await.map_err(failed)?;
-    Ok(Json(Recommended { items: list.into_iter().map(|r| view(&state, r)).collect() }))
+    })
+}
+
+/// Videos left before the end.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Unfinished {
+    items: Vec<UnfinishedItem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UnfinishedItem {
+    id: String,
+    title: String,
+    owner_name: String,
+    duration_seconds: f64,
+    /// Where the viewer left it.
+    position_seconds: f64,
+    /// The video page, starting there (`?t=`).
+    url: String,
+    poster_url: Option<String>,
+}
+
+/// Videos the viewer started (past 5 s) and left before the end (95 %), newest first; public
+/// ones only.
+#[utoipa::path(get, path = "/api/continue-watching", tag = "recommendations",
+    params(FeedQuery),
+    responses(
+        (status = 200, description = "The list, newest first", body = Unfinished),
+        (status = 400, description = "limit out of range, or not a viewer id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Recommendations are off on this node", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn continue_watching(
+    State(state): State<AppState>,
+    Head(parts): Head,
+    query: Result<Query<FeedQuery>, QueryRejection>,
+) -> Result<Json<Unfinished>, AppError> {
+    let Query(q) = query?;
+    let limit = limit(q.limit, 10)?;
+    let index =
+        state.search.clone().ok_or_else(|| AppError::Unavailable("recommendations are off on this node".into()))?;
+    let viewer = viewer_of(&state, &parts, q.viewer).await?;
+    if viewer.is_empty() {
+        return Ok(Json(Unfinished { items: Vec::new() }));
+    }
+    let left = state.store.analytics().unfinished(&viewer, limit).await?;
+    let ids: Vec<String> = left.iter().map(|(id, _)| id.clone()).collect();
+    let items = index.public_videos(&ids).map_err(failed)?;
+    Ok(Json(Unfinished {
+        items: left
+            .into_iter()
+            .filter_map(|(id, position_ms)| {
+                let item = items.get(&id)?;
+                let position = position_ms as f64 / 1000.0;
+                Some(UnfinishedItem {
+                    url: format!("/v/{id}?t={}", position.floor()),
+                    poster_url: item
+                        .has_poster
+                        .then(|| crate::playback_access::poster_url(&state.playback, &id, item.signed)),
+                    title: item.title.clone(),
+                    owner_name: item.owner_name.clone(),
+                    duration_seconds: item.duration_ms as f64 / 1000.0,
+                    position_seconds: position,
+                    id,
+                })
+            })
+            .collect(),
+    }))
 }

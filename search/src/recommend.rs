@@ -164,6 +164,18 @@ impl Recommender {
         Ok(out)
     }
 
+    /// What is trending now, for everyone (the home page's shelf): time-decayed views and likes
+    /// of the last two weeks, no uploader more than twice while others are left.
+    pub async fn trending_now(&self, limit: usize) -> Result<Vec<Recommendation>, SearchError> {
+        let signals = Signals { trending: scaled(self.trending().await?), ..Signals::default() };
+        let only_trending = Blend { cowatch: 0.0, content: 0.0, trending: 1.0 };
+        Recommender { blend: only_trending, index: self.index.clone(), store: self.store.clone() }.rank(
+            signals,
+            &HashSet::new(),
+            limit,
+        )
+    }
+
     /// Co-watch cosine scores of the videos watched with `video_id`.
     async fn cowatch(&self, video_id: &str) -> Result<HashMap<String, f64>, SearchError> {
         let views_of_this = self.store.videos().get(video_id).await?.map_or(0, |v| v.view_count).max(1) as f64;

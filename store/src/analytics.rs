@@ -177,6 +177,7 @@ impl<'a> Analytics<'a> {
         let mut allowance = (report.now_ms - started_ms + CREDIT_SLACK_MS - watched).clamp(0, MAX_CREDIT_MS);
         let mut credited = 0;
         let mut touched = 0;
+        let mut last_position = 0;
         for event in report.events {
             let (position, claimed) = match *event {
                 PlayerEvent::Start { position_ms } => (position_ms, 0),
@@ -184,6 +185,7 @@ impl<'a> Analytics<'a> {
                     (position_ms, watched_ms)
                 }
             };
+            last_position = position.clamp(0, report.duration_ms.max(position));
             let credit = claimed.clamp(0, allowance);
             allowance -= credit;
             credited += credit;
@@ -202,12 +204,14 @@ impl<'a> Analytics<'a> {
             counted_now = true;
         }
         sqlx::query(
-            "UPDATE playback_sessions SET last_at = $1, watched_ms = $2, buckets = $3, counted = $4 WHERE id = $5",
+            "UPDATE playback_sessions SET last_at = $1, watched_ms = $2, buckets = $3, counted = $4, position_ms = $5 \
+             WHERE id = $6",
         )
         .bind(now_s)
         .bind(watched)
         .bind(buckets)
         .bind(i64::from(counted))
+        .bind(last_position)
         .bind(report.session_id)
         .execute(&mut *tx)
         .await?;
@@ -363,6 +367,38 @@ impl<'a> Analytics<'a> {
             daily,
             retention,
         })
+    }
+
+    /// Videos `viewer` started and left before the end, newest first, one entry per video:
+    /// (video id, where they left it in milliseconds). "Started" is past 5 s, "before the end" is
+    /// before 95 % of the video; a video watched to the end since is not listed.
+    pub async fn unfinished(&self, viewer: &str, limit: usize) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.video_id, s.position_ms, v.duration_ms FROM playback_sessions s \
+             JOIN videos v ON v.id = s.video_id WHERE s.viewer = $1 AND v.status = 'ready' \
+             ORDER BY s.last_at DESC, s.id LIMIT 200",
+        )
+        .bind(viewer)
+        .fetch_all(self.pool)
+        .await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for row in &rows {
+            let video: String = row.try_get("video_id")?;
+            let position: i64 = row.try_get("position_ms")?;
+            let duration: i64 = row.try_get::<Option<i64>, _>("duration_ms")?.unwrap_or(0);
+            // The newest session of each video decides.
+            if !seen.insert(video.clone()) {
+                continue;
+            }
+            if position > 5_000 && position < duration * 95 / 100 {
+                out.push((video, position));
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Forgets playback sessions idle since before `before` (Unix seconds): aggregates stay, and

@@ -3,14 +3,16 @@
 // JSON line: each match's text, href and data-* attributes, the page's console errors, and a
 // screenshot path when asked.
 //
-//   node tests/browser/page_items.mjs --url URL --selector 'CSS' [--shot FILE.png]
+//   node tests/browser/page_items.mjs --url URL --selector 'CSS' [--shot FILE.png] [--local KEY=VALUE]
+//
+// --local puts KEY=VALUE into the page's localStorage before it loads (a returning viewer).
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchChromium } from './chromium.mjs';
 
-const args = { url: null, selector: null, shot: null, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
+const args = { url: null, selector: null, shot: null, local: null, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
 for (let i = 2; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, '');
   if (!(key in args)) { process.stderr.write(`unknown argument ${process.argv[i]}\n`); process.exit(2); }
@@ -24,6 +26,10 @@ try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.on('pageerror', (e) => out.pageErrors.push(String(e && e.message)));
   page.on('console', (m) => { if (m.type() === 'error') out.pageErrors.push(m.text()); });
+  if (args.local) {
+    const [key, value] = [args.local.slice(0, args.local.indexOf('=')), args.local.slice(args.local.indexOf('=') + 1)];
+    await context.addInitScript(([k, v]) => { try { localStorage.setItem(k, v); } catch (_) {} }, [key, value]);
+  }
   await page.goto(args.url);
   await page.waitForSelector(args.selector, { timeout: 15000 });
   out.items = await page.$$eval(args.selector, (els) => els.map((el) => ({

@@ -36,7 +36,9 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
     })
 }
 
-const BODILESS: [(&str, &str); 30] = [
+const BODILESS: [(&str, &str); 32] = [
+    ("get", "/api/trending"),
+    ("get", "/api/continue-watching"),
     ("get", "/api/videos/{id}/up-next"),
     ("get", "/api/feed"),
     ("get", "/api/videos/{id}/rating"),

@@ -15,6 +15,7 @@ on_both_dialects!(
     a_short_video_counts_when_watched_through_and_retention_follows_positions,
     ratings_are_one_per_user_and_changeable,
     views_pair_up_as_they_come_and_the_pairs_stay_bounded,
+    unfinished_videos_are_listed_until_watched_through,
 );
 
 const T: i64 = 1_800_000_000_000;
@@ -191,4 +192,21 @@ async fn views_pair_up_as_they_come_and_the_pairs_stay_bounded(s: Store) {
     let kept = r.cowatched(&a, 1000).await.unwrap();
     assert_eq!(kept.len(), keep);
     assert_eq!(kept[0], (b.clone(), 2, 2), "the strongest pair stays");
+}
+
+async fn unfinished_videos_are_listed_until_watched_through(s: Store) {
+    let (long, short) = (ready_video(&s, 600).await, ready_video(&s, 600).await);
+    let a = s.analytics();
+    let start = [PlayerEvent::Start { position_ms: 0 }];
+    a.record(&report(&long, 600_000, "ps_u1", "vw_u", "1.1.1.1", &start, T)).await.unwrap();
+    a.record(&report(&long, 600_000, "ps_u1", "vw_u", "1.1.1.1", &[beat(40, 40)], T + 40_000)).await.unwrap();
+    a.record(&report(&short, 600_000, "ps_u2", "vw_u", "1.1.1.1", &start, T + 50_000)).await.unwrap();
+    a.record(&report(&short, 600_000, "ps_u2", "vw_u", "1.1.1.1", &[beat(3, 3)], T + 53_000)).await.unwrap();
+    assert_eq!(a.unfinished("vw_u", 10).await.unwrap(), [(long.clone(), 40_000)], "3 s in is not started");
+    // Watched to the end in a later session: no longer unfinished.
+    let end = [PlayerEvent::End { position_ms: 600_000, watched_ms: 50_000 }];
+    a.record(&report(&long, 600_000, "ps_u3", "vw_u", "1.1.1.1", &start, T + 100_000)).await.unwrap();
+    a.record(&report(&long, 600_000, "ps_u3", "vw_u", "1.1.1.1", &end, T + 160_000)).await.unwrap();
+    assert!(a.unfinished("vw_u", 10).await.unwrap().is_empty());
+    assert!(a.unfinished("vw_other", 10).await.unwrap().is_empty());
 }
