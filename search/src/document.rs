@@ -4,7 +4,7 @@
 //! makes applying a change idempotent: whatever the order and however often a change is applied,
 //! the document ends up as the row is.
 
-use oxcast_store::{CatalogKind, PageRequest, Privacy, Store, StoreError, VideoStatus};
+use oxcast_store::{CatalogKind, PageRequest, Privacy, Store, StoreError, Video, VideoStatus};
 use tantivy::TantivyDocument;
 use tantivy::schema::Value;
 
@@ -51,9 +51,15 @@ impl Item {
 
     async fn video(store: &Store, id: &str) -> Result<Option<Item>, StoreError> {
         let Some(v) = store.videos().get(id).await? else { return Ok(None) };
-        let (owner, owner_name) = owner_names(store, &v.owner_id).await?;
+        let owner = owner_names(store, &v.owner_id).await?;
+        Ok(Some(Self::of_video(v, owner)))
+    }
+
+    /// The item of a video already read, with its owner's (search text, display name): a
+    /// rebuild reads videos a page at a time and each owner once.
+    pub fn of_video(v: Video, (owner, owner_name): (String, String)) -> Item {
         let ready = v.status == VideoStatus::Ready;
-        Ok(Some(Item {
+        Item {
             kind: CatalogKind::Video,
             id: v.id,
             title: v.details.title,
@@ -71,7 +77,7 @@ impl Item {
             live: false,
             has_poster: v.poster_key.is_some(),
             signed: v.details.playback == oxcast_store::PlaybackPolicy::Signed,
-        }))
+        }
     }
 
     async fn stream(store: &Store, name: &str) -> Result<Option<Item>, StoreError> {
@@ -138,6 +144,12 @@ impl Item {
         doc.add_text(f.tags, self.tags.join("\n"));
         doc.add_text(f.description, &self.description);
         doc.add_text(f.owner, &self.owner);
+        // The combined fields typo and prefix matching run on (one automaton per word: schema).
+        for text in [&self.title, &self.tags.join("\n"), &self.owner] {
+            doc.add_text(f.typo_words, text);
+            doc.add_text(f.all_words, text);
+        }
+        doc.add_text(f.all_words, &self.description);
         doc.add_text(f.owner_name, &self.owner_name);
         doc.add_text(f.owner_id, &self.owner_id);
         doc.add_text(f.category, &self.category);
@@ -147,6 +159,7 @@ impl Item {
         doc.add_i64(f.published, self.published);
         doc.add_u64(f.views, self.views);
         doc.add_u64(f.live, u64::from(self.live));
+        doc.add_u64(f.stream, u64::from(self.kind == CatalogKind::Stream));
         doc.add_u64(f.has_poster, u64::from(self.has_poster));
         doc.add_u64(f.signed, u64::from(self.signed));
         doc
@@ -154,7 +167,7 @@ impl Item {
 }
 
 /// A user's names as searched ("Display Name login") and as shown (empty if the user is gone).
-async fn owner_names(store: &Store, owner_id: &str) -> Result<(String, String), StoreError> {
+pub(crate) async fn owner_names(store: &Store, owner_id: &str) -> Result<(String, String), StoreError> {
     Ok(match store.users().by_id(owner_id).await? {
         Some(u) if u.display_name.eq_ignore_ascii_case(&u.name) => (u.display_name.clone(), u.display_name),
         Some(u) => (format!("{} {}", u.display_name, u.name), u.display_name),

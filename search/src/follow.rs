@@ -6,15 +6,15 @@
 //! or the index is new) rebuilds first. A restarted node therefore catches up by itself, and a
 //! second node with its own index follows the same log.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use oxcast_store::{CatalogKind, PageRequest, Store, safe_position};
+use oxcast_store::{CatalogKind, MAX_PAGE_SIZE, PageRequest, Store, safe_position};
 use tokio_util::sync::CancellationToken;
 
 use crate::SearchError;
-use crate::document::Item;
+use crate::document::{Item, owner_names};
 use crate::index::SearchIndex;
 
 /// Rows read per batch.
@@ -33,12 +33,19 @@ pub async fn rebuild(index: &Arc<SearchIndex>, store: &Store) -> Result<usize, S
         }
     }
     let mut cursor = None;
+    let mut owners: HashMap<String, (String, String)> = HashMap::new();
     loop {
-        let page = store.videos().page(None, &PageRequest { limit: Some(100), cursor }).await?;
-        for video in &page.items {
-            if let Some(item) = Item::load(store, CatalogKind::Video, &video.id).await? {
-                items.push(item);
-            }
+        let page = store.videos().page(None, &PageRequest { limit: Some(MAX_PAGE_SIZE), cursor }).await?;
+        for video in page.items {
+            let owner = match owners.get(&video.owner_id) {
+                Some(names) => names.clone(),
+                None => {
+                    let names = owner_names(store, &video.owner_id).await?;
+                    owners.insert(video.owner_id.clone(), names.clone());
+                    names
+                }
+            };
+            items.push(Item::of_video(video, owner));
         }
         match page.next_cursor {
             Some(next) => cursor = Some(next),

@@ -30,22 +30,23 @@ impl Matcher {
         Self { words, exact: parsed.phrases.iter().flatten().cloned().collect() }
     }
 
-    fn matches(&self, token: &str) -> bool {
+    fn matches(&self, token: &str, typos: bool) -> bool {
         self.exact.iter().any(|w| w == token)
             || self.words.iter().any(|(w, distance, prefix)| {
-                token == w || (*prefix && token.starts_with(w.as_str())) || within(token, w, *distance)
+                token == w || (*prefix && token.starts_with(w.as_str())) || (typos && within(token, w, *distance))
             })
     }
 
     /// `text` as HTML with every matched word marked; cut to about `max_chars` around the first
-    /// match when given (with "…" where it was cut).
-    pub fn highlight(&self, text: &str, max_chars: Option<usize>) -> String {
+    /// match when given (with "…" where it was cut). Words a typo away count only with `typos`
+    /// (a field where the query forgave typos: not descriptions).
+    pub fn highlight(&self, text: &str, max_chars: Option<usize>, typos: bool) -> String {
         let mut analyzer = text_analyzer();
         let mut stream = analyzer.token_stream(text);
         let mut marks = Vec::new();
         while stream.advance() {
             let token = stream.token();
-            if self.matches(&token.text) {
+            if self.matches(&token.text, typos) {
                 marks.push(token.offset_from..token.offset_to);
             }
         }
@@ -145,25 +146,26 @@ mod tests {
     #[test]
     fn exact_typo_and_prefix_matches_are_marked_and_the_rest_escaped() {
         let m = Matcher::new(&Parsed::new("strem <b>tutor"));
-        let html = m.highlight("Live Streaming <b>for</b> beginners & a Tutorial", None);
+        let html = m.highlight("Live Streaming <b>for</b> beginners & a Tutorial", None, true);
         assert_eq!(
             html,
             "Live Streaming &lt;<mark>b</mark>&gt;for&lt;/<mark>b</mark>&gt; beginners &amp; a <mark>Tutorial</mark>"
         );
         let m = Matcher::new(&Parsed::new("streem"));
-        assert_eq!(m.highlight("A stream", None), "A <mark>stream</mark>", "one typo in a 6-letter word");
+        assert_eq!(m.highlight("A stream", None, true), "A <mark>stream</mark>", "one typo in a 6-letter word");
+        assert_eq!(m.highlight("A stream", None, false), "A stream", "no typos where the query forgives none");
         let m = Matcher::new(&Parsed::new("\"big buck\" "));
-        assert_eq!(m.highlight("Big Buck Bunny bigger", None), "<mark>Big</mark> <mark>Buck</mark> Bunny bigger");
+        assert_eq!(m.highlight("Big Buck Bunny bigger", None, true), "<mark>Big</mark> <mark>Buck</mark> Bunny bigger");
     }
 
     #[test]
     fn a_long_text_is_cut_around_the_first_match() {
         let text = format!("{} the needle is here {}", "hay ".repeat(100), "straw ".repeat(100));
-        let html = Matcher::new(&Parsed::new("needle ")).highlight(&text, Some(60));
+        let html = Matcher::new(&Parsed::new("needle ")).highlight(&text, Some(60), true);
         assert!(html.starts_with('…') && html.ends_with('…'), "{html}");
         assert!(html.contains("<mark>needle</mark>"), "{html}");
         assert!(html.chars().count() < 80, "{html}");
-        let short = Matcher::new(&Parsed::new("x")).highlight("short text", Some(60));
+        let short = Matcher::new(&Parsed::new("x")).highlight("short text", Some(60), true);
         assert_eq!(short, "short text");
     }
 

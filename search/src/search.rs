@@ -9,7 +9,7 @@
 use std::ops::Bound;
 
 use oxcast_store::CatalogKind;
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Collector, FilterCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
@@ -18,7 +18,7 @@ use crate::SearchError;
 use crate::document::Item;
 use crate::highlight::{Matcher, SNIPPET_CHARS};
 use crate::index::SearchIndex;
-use crate::schema::{Fields, exact};
+use crate::schema::{Fields, STREAM_FIELD, exact};
 use crate::text_query::Parsed;
 
 /// The most results one page may ask for.
@@ -106,19 +106,31 @@ impl SearchIndex {
         let searcher = self.reader.searcher();
         let f = &self.fields;
         let mut results = SearchResults::default();
-        if request.scope != Scope::Streams {
-            let query = self.query(&parsed, request, CatalogKind::Video, true);
-            let addresses = top(&searcher, &query, request.sort, parsed.is_empty(), limit + 1, request.offset)?;
-            results.next_offset = (addresses.len() > limit).then_some(request.offset + limit);
-            results.videos = hits(&searcher, f, &addresses[..addresses.len().min(limit)], &parsed)?;
-        }
         // Streams have no duration or language: those filters leave them out, as does paging on.
         let stream_filters =
             request.language.is_none() && request.min_duration_ms.is_none() && request.max_duration_ms.is_none();
-        if request.scope != Scope::Videos && request.offset == 0 && stream_filters {
-            let query = self.query(&parsed, request, CatalogKind::Stream, false);
-            let addresses = top(&searcher, &query, request.sort, parsed.is_empty(), MAX_STREAMS * 3, 0)?;
-            let mut streams = hits(&searcher, f, &addresses, &parsed)?;
+        let want_videos = request.scope != Scope::Streams;
+        let want_streams = request.scope != Scope::Videos && request.offset == 0 && stream_filters;
+        let kind = match (want_videos, want_streams) {
+            (true, true) => None,
+            (true, false) => Some(CatalogKind::Video),
+            (false, true) => Some(CatalogKind::Stream),
+            (false, false) => return Ok(results),
+        };
+        // Videos and streams come from one pass of one query: its typo and prefix automata run
+        // once, and the documents are told apart as they are collected.
+        let query = self.query(&parsed, request, kind);
+        let wanted = Wanted {
+            videos: want_videos.then_some((limit + 1, request.offset)),
+            streams: want_streams.then_some(MAX_STREAMS * 3),
+        };
+        let (videos, streams) = top(&searcher, &query, request.sort, parsed.is_empty(), wanted)?;
+        if want_videos {
+            results.next_offset = (videos.len() > limit).then_some(request.offset + limit);
+            results.videos = hits(&searcher, f, &videos[..videos.len().min(limit)], &parsed)?;
+        }
+        if want_streams {
+            let mut streams = hits(&searcher, f, &streams, &parsed)?;
             // Live now first; the order within each group is the query's (a stable sort).
             streams.sort_by_key(|s| !s.item.live);
             streams.truncate(if request.scope == Scope::Streams { limit } else { MAX_STREAMS });
@@ -158,19 +170,22 @@ impl SearchIndex {
         Ok(out)
     }
 
-    /// The whole query of one kind: the words, visibility, kind and the filters that apply.
-    fn query(&self, parsed: &Parsed, r: &SearchRequest, kind: CatalogKind, video_filters: bool) -> BooleanQuery {
+    /// The whole query: the words, visibility, the kind (`None`: videos and streams) and the
+    /// filters. Duration and language filters only come with a search of videos alone.
+    fn query(&self, parsed: &Parsed, r: &SearchRequest, kind: Option<CatalogKind>) -> BooleanQuery {
         let f = &self.fields;
         let mut must: Vec<Box<dyn Query>> = parsed.clauses(f);
         if must.is_empty() {
             must.push(Box::new(AllQuery));
         }
         must.push(self.visible_to(r));
-        must.push(term(f.kind, kind.as_str()));
+        if let Some(kind) = kind {
+            must.push(term(f.kind, kind.as_str()));
+        }
         if let Some(category) = r.category.as_deref().filter(|c| !c.trim().is_empty()) {
             must.push(term(f.category, &exact(category)));
         }
-        if video_filters {
+        if kind != Some(CatalogKind::Stream) {
             if let Some(language) = r.language.as_deref().filter(|l| !l.trim().is_empty()) {
                 must.push(term(f.language, &exact(language)));
             }
@@ -212,30 +227,63 @@ fn term(field: Field, text: &str) -> Box<dyn Query> {
     Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
 }
 
-/// The addresses of the best `limit` documents after `offset`, in the requested order.
+/// How many of each kind a search collects: videos (limit, offset), streams (limit).
+struct Wanted {
+    videos: Option<(usize, usize)>,
+    streams: Option<usize>,
+}
+
+/// The addresses of the best videos and streams, in the requested order.
 fn top(
     searcher: &Searcher,
     query: &dyn Query,
     sort: Sort,
     no_words: bool,
-    limit: usize,
-    offset: usize,
-) -> Result<Vec<DocAddress>, SearchError> {
-    let collector = TopDocs::with_limit(limit).and_offset(offset);
-    Ok(match (sort, no_words) {
+    wanted: Wanted,
+) -> Result<(Vec<DocAddress>, Vec<DocAddress>), SearchError> {
+    let collector = |limit: usize, offset: usize| TopDocs::with_limit(limit.max(1)).and_offset(offset);
+    let videos = wanted.videos.map(|(limit, offset)| collector(limit, offset));
+    let streams = wanted.streams.map(|limit| collector(limit, 0));
+    match (sort, no_words) {
         (Sort::Relevance, false) => {
-            searcher.search(query, &collector.order_by_score())?.into_iter().map(|(_, a)| a).collect()
+            split(searcher, query, videos.map(|c| c.order_by_score()), streams.map(|c| c.order_by_score()))
         }
-        (Sort::Newest, _) | (Sort::Relevance, true) => searcher
-            .search(query, &collector.order_by_fast_field::<i64>("published", Order::Desc))?
-            .into_iter()
-            .map(|(_, a)| a)
-            .collect(),
-        (Sort::MostViewed, _) => searcher
-            .search(query, &collector.order_by_fast_field::<u64>("views", Order::Desc))?
-            .into_iter()
-            .map(|(_, a)| a)
-            .collect(),
+        (Sort::Newest, _) | (Sort::Relevance, true) => {
+            let newest = |c: TopDocs| c.order_by_fast_field::<i64>("published", Order::Desc);
+            split(searcher, query, videos.map(newest), streams.map(newest))
+        }
+        (Sort::MostViewed, _) => {
+            let most_viewed = |c: TopDocs| c.order_by_fast_field::<u64>("views", Order::Desc);
+            split(searcher, query, videos.map(most_viewed), streams.map(most_viewed))
+        }
+    }
+}
+
+/// Runs `query` once with the collectors asked for; when both are, each sees only its kind
+/// (the `stream` fast field).
+fn split<C, S>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    videos: Option<C>,
+    streams: Option<C>,
+) -> Result<(Vec<DocAddress>, Vec<DocAddress>), SearchError>
+where
+    C: Collector<Fruit = Vec<(S, DocAddress)>>,
+{
+    let addresses = |found: Vec<(S, DocAddress)>| found.into_iter().map(|(_, a)| a).collect::<Vec<_>>();
+    Ok(match (videos, streams) {
+        (Some(v), Some(s)) => {
+            let of_kind = |stream: u64| move |value: u64| value == stream;
+            let both = (
+                FilterCollector::new(STREAM_FIELD.to_owned(), of_kind(0), v),
+                FilterCollector::new(STREAM_FIELD.to_owned(), of_kind(1), s),
+            );
+            let (v, s) = searcher.search(query, &both)?;
+            (addresses(v), addresses(s))
+        }
+        (Some(v), None) => (addresses(searcher.search(query, &v)?), Vec::new()),
+        (None, Some(s)) => (Vec::new(), addresses(searcher.search(query, &s)?)),
+        (None, None) => (Vec::new(), Vec::new()),
     })
 }
 
@@ -246,8 +294,9 @@ fn hits(searcher: &Searcher, f: &Fields, addresses: &[DocAddress], parsed: &Pars
         .map(|address| {
             let item = Item::from_document(&searcher.doc(*address)?, f);
             Ok(Hit {
-                title_html: matcher.highlight(&item.title, None),
-                description_html: matcher.highlight(&item.description, Some(SNIPPET_CHARS)),
+                title_html: matcher.highlight(&item.title, None, true),
+                // Descriptions are matched without typos (text_query): marked the same way.
+                description_html: matcher.highlight(&item.description, Some(SNIPPET_CHARS), false),
                 item,
             })
         })

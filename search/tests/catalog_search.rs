@@ -219,6 +219,8 @@ async fn relevance_typos_prefixes_phrases_and_field_weights() {
     assert!(two_typos.contains(&"rust") && two_typos.contains(&"go"), "{two_typos:?}");
     assert!(names("bunni ").contains(&"bunny"), "4+ letters: one edit");
     assert!(names("bg ").is_empty(), "no typos below 4 letters");
+    assert_eq!(names("rabbit "), ["bunny"], "a word of a description");
+    assert!(names("rabbti ").is_empty(), "descriptions match without typos (titles, tags and names with)");
     // Search as you type: the last word is a prefix.
     let mut typing = names("carbo");
     typing.sort();

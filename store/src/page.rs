@@ -87,14 +87,16 @@ pub(crate) async fn newest_first<T>(
     let id = query.id_column();
     let limit = page.limit()?;
     let (before_time, before_id) = page.before_time_and_id()?;
-    let filter_sql = filter.map(|(column, _)| format!("{column} = $4 AND")).unwrap_or_default();
+    let filter_sql = filter.map(|(column, _)| format!("{column} = $3 AND")).unwrap_or_default();
     let sql = format!(
-        "SELECT {columns} FROM {table} WHERE {filter_sql} ({time_column} < $1 OR ({time_column} = $2 AND {id} < $3)) \
+        "SELECT {columns} FROM {table} WHERE {filter_sql} ({time_column}, {id}) < ($1, $2) \
          ORDER BY {time_column} DESC, {id} DESC LIMIT {}",
         i64::from(limit) + 1
     );
-    // With no cursor, `time < i64::MAX` takes every row and the id part never decides.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before_time).bind(before_time).bind(before_id);
+    // A row-value comparison, so both SQLite and PostgreSQL seek the (time, id) index to the
+    // cursor instead of scanning from the newest row for every page. With no cursor,
+    // `time < i64::MAX` takes every row and the id part never decides.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before_time).bind(before_id);
     if let Some((_, value)) = filter {
         q = q.bind(value);
     }
