@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Makes sure the PostgreSQL and Redis servers the tests use are up:
+# Makes sure the PostgreSQL, Redis and S3 servers the tests use are up:
 #   OXCAST_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
 #   OXCAST_TEST_REDIS_URL    (default redis://127.0.0.1:6379)
+#   OXCAST_TEST_S3_URL       (default http://127.0.0.1:9900; bucket OXCAST_TEST_S3_BUCKET, keys
+#                            OXCAST_TEST_S3_ACCESS_KEY / OXCAST_TEST_S3_SECRET_KEY)
+# The S3 server is s3s-fs (crates.io), a real S3 implementation over a directory (multipart
+# uploads, SigV4, presigned URLs); it is built once into ~/.cache/oxcast-tools and started here
+# with a fresh directory when nothing answers.
 # A server that answers is used as it is. A local one that stopped is started again. On a machine
 # that has neither server package, both are installed from Debian, and the new PostgreSQL cluster
 # is told to trust loopback connections (a throwaway test server; never done to an existing one).
@@ -55,3 +60,25 @@ if ! redis_up; then
   for _ in $(seq 1 30); do redis_up && break; sleep 1; done
 fi
 redis_up || { echo "services: no Redis answers at OXCAST_TEST_REDIS_URL=$redis_url; start one or point the variable at one" >&2; exit 1; }
+
+s3_url="${OXCAST_TEST_S3_URL:-http://127.0.0.1:9900}"
+s3_bucket="${OXCAST_TEST_S3_BUCKET:-oxcast-test}"
+s3_up() { curl -s -o /dev/null --max-time 2 "$s3_url/" ; }
+if ! s3_up; then
+  tools="${OXCAST_TOOLS_DIR:-$HOME/.cache/oxcast-tools}"
+  if [[ ! -x "$tools/bin/s3s-fs" ]]; then
+    echo "services: building s3s-fs 0.14.1 (the tests' S3 server) into $tools, once"
+    # Its own target directory: the workspace's would rebuild for its other lockfile.
+    CARGO_TARGET_DIR="$tools/target" cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root "$tools"
+    rm -rf "$tools/target"
+  fi
+  root="${OXCAST_TEST_S3_DIR:-/tmp/oxcast-test-s3}"
+  mkdir -p "$root/$s3_bucket"
+  hostport="${s3_url#http://}"
+  echo "services: starting s3s-fs on $hostport ($root)"
+  setsid "$tools/bin/s3s-fs" --host "${hostport%:*}" --port "${hostport##*:}" \
+    --access-key "${OXCAST_TEST_S3_ACCESS_KEY:-oxcast-test}" --secret-key "${OXCAST_TEST_S3_SECRET_KEY:-oxcast-test-secret}" \
+    "$root" >"$root.log" 2>&1 < /dev/null &
+  for _ in $(seq 1 30); do s3_up && break; sleep 0.5; done
+fi
+s3_up || { echo "services: no S3 server answers at OXCAST_TEST_S3_URL=$s3_url" >&2; exit 1; }

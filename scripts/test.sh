@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-# The real servers behind the chat's Redis backend and the store's PostgreSQL dialect: each test
-# makes its own database (or key prefix) there, so tests run in parallel against one server.
+# The real servers behind the chat's Redis backend, the store's PostgreSQL dialect and S3 storage:
+# each test makes its own database (or key prefix) there, so tests run in parallel against one server.
 export OXCAST_TEST_REDIS_URL="${OXCAST_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export OXCAST_TEST_DATABASE_URL="${OXCAST_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+# The S3-compatible server behind media storage in S3 (s3s-fs, started by services.sh).
+export OXCAST_TEST_S3_URL="${OXCAST_TEST_S3_URL:-http://127.0.0.1:9900}"
 scripts/services.sh
 # ffmpeg 9 with a WHIP muxer (installed by setup.sh --test), for the WHIP tests.
 venv="${OXCAST_PY_VENV:-$HOME/.cache/oxcast-py}"

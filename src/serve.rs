@@ -122,10 +122,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         srt: bound.srt.map(|a| format!("srt://{host}:{}", a.port())),
     };
 
-    let media = oxcast_vod::LocalStorage::open(config.media_dir())
-        .await
-        .with_context(|| format!("opening media storage at {}", config.media_dir().display()))?;
-    let media: Arc<dyn oxcast_vod::Storage> = Arc::new(media);
+    let media = open_media(&config).await?;
     finish_cut_broadcasts(&store, &media).await;
 
     let tracker = TaskTracker::new();
@@ -199,6 +196,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         playback: Arc::new(playback),
         webhooks_allow_private: config.webhooks.allow_private_destinations,
         listeners: Default::default(),
+        media_redirect: (config.s3_settings().is_some() && config.storage.s3.redirect_seconds > 0)
+            .then(|| Duration::from_secs(config.storage.s3.redirect_seconds.into())),
         reports: Default::default(),
         search: search.clone(),
         viewers: chat.clone().map(|c| Arc::new(ChatViewers(c)) as Arc<dyn oxcast_api::ViewerCounts>),
@@ -423,4 +422,19 @@ fn ice_addresses(config: &Config) -> Vec<std::net::IpAddr> {
         .ok()
         .filter(|ip| !ip.is_unspecified() && !ip.is_loopback());
     outbound.into_iter().chain(std::iter::once(loopback)).collect()
+}
+
+/// The media storage the config names: a local directory, or an S3 bucket checked to answer.
+pub async fn open_media(config: &Config) -> anyhow::Result<Arc<dyn oxcast_vod::Storage>> {
+    if let Some(s3) = config.s3_settings() {
+        let storage = oxcast_vod::S3Storage::new(&s3).with_context(|| format!("media storage {s3:?}"))?;
+        storage.check().await.with_context(|| format!("media storage: bucket {:?} does not answer", s3.bucket))?;
+        tracing::info!(bucket = %s3.bucket, endpoint = ?s3.endpoint, prefix = %s3.prefix, "media objects in S3");
+        return Ok(Arc::new(storage));
+    }
+    let dir = config.media_dir();
+    let storage = oxcast_vod::LocalStorage::open(&dir)
+        .await
+        .with_context(|| format!("opening media storage at {}", dir.display()))?;
+    Ok(Arc::new(storage))
 }

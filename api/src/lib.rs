@@ -107,6 +107,9 @@ pub struct AppState {
     pub search: Option<Arc<oxcast_search::SearchIndex>>,
     /// The HTTP listeners' connection and request counts (kept by the accept loop).
     pub listeners: Arc<listener_metrics::ListenerMetrics>,
+    /// Media objects other than playlists are answered with a redirect to a URL of the storage
+    /// valid this long (S3 presigned), once access is decided; `None`: served through oxcast.
+    pub media_redirect: Option<std::time::Duration>,
 }
 
 /// The routes other crates serve on the same listener, each with its own state applied.

@@ -163,6 +163,20 @@ async fn media(State(state): State<AppState>, Head(parts): Head, Path((id, path)
             }
         };
     }
+    if let Some(valid_for) = state.media_redirect.filter(|_| !path.ends_with(".m3u8")) {
+        // Straight from the bucket: the presigned URL outlives the redirect's cache lifetime.
+        match storage.signed_url(&key, valid_for).await {
+            Ok(Some(url)) => {
+                return redirect(
+                    &url,
+                    &grant.cache_control(&format!("{visibility}, max-age={}", valid_for.as_secs() / 2)),
+                    headers,
+                );
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(video = %video.id, %path, error = %e, "presigning a media URL failed; serving it"),
+        }
+    }
     let range = match byte_range(&parts.headers, meta.size) {
         Ok(range) => range,
         Err(()) => {
@@ -197,6 +211,17 @@ async fn media(State(state): State<AppState>, Head(parts): Head, Path((id, path)
             (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
         }
     }
+}
+
+/// `302 Found` to `url`, with the CORS headers of the object (the bucket needs CORS rules of
+/// its own for players on other origins).
+fn redirect(url: &str, cache: &str, mut headers: HeaderMap) -> Response {
+    let Ok(location) = HeaderValue::from_str(url) else { return not_found() };
+    headers.remove(header::CONTENT_TYPE);
+    headers.remove(header::ACCEPT_RANGES);
+    headers.insert(header::LOCATION, location);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(cache).unwrap_or(HeaderValue::from_static("no-store")));
+    (StatusCode::FOUND, headers).into_response()
 }
 
 /// CORS preflight for players on other sites that send `Range`.

@@ -13,8 +13,8 @@ use serde::Deserialize;
 mod sections;
 
 pub use sections::{
-    ChatSettings, LimitsConfig, LiveConfig, PlaybackConfig, SearchConfig, TlsConfig, VOD_PROFILE, VodConfig,
-    WebhooksConfig, WebrtcConfig,
+    ChatSettings, LimitsConfig, LiveConfig, PlaybackConfig, S3Config, SearchConfig, StorageBackend, StorageConfig,
+    TlsConfig, VOD_PROFILE, VodConfig, WebhooksConfig, WebrtcConfig,
 };
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -57,6 +57,7 @@ pub struct Config {
     pub playback: PlaybackConfig,
     pub webhooks: WebhooksConfig,
     pub search: SearchConfig,
+    pub storage: StorageConfig,
 }
 
 impl Default for Config {
@@ -83,6 +84,7 @@ impl Default for Config {
             playback: PlaybackConfig::default(),
             webhooks: WebhooksConfig::default(),
             search: SearchConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -160,6 +162,35 @@ impl Config {
         }
         if let Some(v) = var("OXCAST_SEARCH_INDEX_DIR") {
             self.search.index_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("OXCAST_STORAGE_BACKEND") {
+            self.storage.backend = match v.as_str() {
+                "local" => StorageBackend::Local,
+                "s3" => StorageBackend::S3,
+                other => bail!("OXCAST_STORAGE_BACKEND={other:?}: local or s3"),
+            };
+        }
+        let s3 = &mut self.storage.s3;
+        if let Some(v) = var("OXCAST_S3_ENDPOINT") {
+            s3.endpoint = Some(v);
+        }
+        if let Some(v) = var("OXCAST_S3_BUCKET") {
+            s3.bucket = v;
+        }
+        if let Some(v) = var("OXCAST_S3_REGION") {
+            s3.region = Some(v);
+        }
+        if let Some(v) = var("OXCAST_S3_PREFIX") {
+            s3.prefix = v;
+        }
+        if let Some(v) = var("OXCAST_S3_ACCESS_KEY_ID").or_else(|| var("AWS_ACCESS_KEY_ID")) {
+            s3.access_key_id = Some(v);
+        }
+        if let Some(v) = var("OXCAST_S3_SECRET_ACCESS_KEY").or_else(|| var("AWS_SECRET_ACCESS_KEY")) {
+            s3.secret_access_key = Some(v);
+        }
+        if let Some(v) = var("OXCAST_S3_REDIRECT_SECONDS") {
+            s3.redirect_seconds = parse("OXCAST_S3_REDIRECT_SECONDS", v)?;
         }
         if let Some(v) = var("OXCAST_RTMP") {
             self.rtmp = parse("OXCAST_RTMP", v)?;
@@ -296,6 +327,20 @@ impl Config {
         if !self.profiles().contains_key(&self.live.default_profile) {
             bail!("live.default_profile {:?} is not a profile", self.live.default_profile);
         }
+        if self.storage.backend == StorageBackend::S3 {
+            let s3 = &self.storage.s3;
+            if s3.bucket.is_empty() {
+                bail!("storage.s3.bucket is needed with storage.backend = \"s3\"");
+            }
+            if s3.access_key_id.is_none() || s3.secret_access_key.is_none() {
+                bail!(
+                    "storage.s3 needs access_key_id and secret_access_key (or OXCAST_S3_ACCESS_KEY_ID/OXCAST_S3_SECRET_ACCESS_KEY)"
+                );
+            }
+            if s3.redirect_seconds > 7 * 86_400 {
+                bail!("storage.s3.redirect_seconds must be at most 604800 (S3's limit for presigned URLs)");
+            }
+        }
         if self.tls.address.is_some() && (self.tls.cert_file.is_none() || self.tls.key_file.is_none()) {
             bail!("tls.address needs tls.cert_file and tls.key_file (PEM files)");
         }
@@ -400,6 +445,19 @@ impl Config {
 
     pub fn search_index_dir(&self) -> PathBuf {
         self.search.index_dir.clone().unwrap_or_else(|| self.data_dir.join("search"))
+    }
+
+    /// The bucket's settings for the vod crate, when storage is S3.
+    pub fn s3_settings(&self) -> Option<oxcast_vod::S3Settings> {
+        let s3 = &self.storage.s3;
+        (self.storage.backend == StorageBackend::S3).then(|| oxcast_vod::S3Settings {
+            endpoint: s3.endpoint.clone(),
+            bucket: s3.bucket.clone(),
+            region: s3.region.clone().unwrap_or_else(|| "us-east-1".into()),
+            prefix: s3.prefix.clone(),
+            access_key_id: s3.access_key_id.clone().unwrap_or_default(),
+            secret_access_key: s3.secret_access_key.clone().unwrap_or_default(),
+        })
     }
 
     pub fn media_dir(&self) -> PathBuf {

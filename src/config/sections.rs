@@ -253,3 +253,55 @@ impl Default for SearchConfig {
         Self { enabled: true, index_dir: None, keep_changes_days: 7 }
     }
 }
+
+/// Where media objects (uploads, renditions, posters, storyboards, captions, recordings) live.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `local` (a directory: `vod.media_dir`) or `s3` (the `[storage.s3]` bucket, which every
+    /// node of an install shares).
+    pub backend: StorageBackend,
+    pub s3: S3Config,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    #[default]
+    Local,
+    S3,
+}
+
+/// An S3-compatible bucket. The credentials may also come from `OXCAST_S3_ACCESS_KEY_ID` and
+/// `OXCAST_S3_SECRET_ACCESS_KEY` (or AWS's own `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`).
+#[derive(Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// `http(s)://host:port` of an S3-compatible server (Garage, Ceph, MinIO...); unset: AWS.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    /// AWS region, or what the server expects (`garage`, `us-east-1`...); default `us-east-1`.
+    pub region: Option<String>,
+    /// Keys go under this prefix inside the bucket (`oxcast/`), so one bucket can hold several
+    /// installs.
+    pub prefix: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Players read media objects straight from the bucket, redirected (302) to a presigned
+    /// URL valid this many seconds, after oxcast checked their access; 0 (the default): oxcast
+    /// reads the object and sends it itself.
+    pub redirect_seconds: u32,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("prefix", &self.prefix)
+            .field("access_key_id", &self.access_key_id)
+            .field("redirect_seconds", &self.redirect_seconds)
+            .finish_non_exhaustive()
+    }
+}

@@ -26,5 +26,7 @@ pub mod uploads;
 
 pub use processing::{PROCESS_ATTEMPTS, PROCESS_VIDEO, ProcessingConfig, Processor, RenditionSummary};
 pub use recording::Recorder;
-pub use storage::{ByteStream, LocalStorage, MemoryStorage, ObjectKey, ObjectMeta, Storage, StorageError};
+pub use storage::{
+    ByteStream, LocalStorage, MemoryStorage, ObjectKey, ObjectMeta, S3Settings, S3Storage, Storage, StorageError,
+};
 pub use uploads::{AppendError, Appended, PART_BYTES, UploadParts};

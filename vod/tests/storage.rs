@@ -1,5 +1,6 @@
-//! The `Storage` contract, run against every implementation: the local directory and the
-//! in-memory map (S3 joins this list). Behaviour an upload or a player relies on: whole objects
+//! The `Storage` contract, run against every implementation: the local directory, the
+//! in-memory map, and S3 on the real S3-compatible server the test script starts
+//! (`OXCAST_TEST_S3_URL`, each test under a prefix of its own). Behaviour an upload or a player relies on: whole objects
 //! appear only after a good body, ranges are exact, listing is by string prefix and sorted,
 //! deletes are idempotent.
 
@@ -9,7 +10,36 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use oxcast_vod::{ByteStream, LocalStorage, MemoryStorage, ObjectKey, Storage, StorageError};
+use oxcast_vod::{ByteStream, LocalStorage, MemoryStorage, ObjectKey, S3Settings, S3Storage, Storage, StorageError};
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// The test S3 server's bucket (`scripts/services.sh` starts it), under `prefix`.
+fn s3_settings(prefix: &str) -> S3Settings {
+    S3Settings {
+        endpoint: Some(env_or("OXCAST_TEST_S3_URL", "http://127.0.0.1:9900")),
+        bucket: env_or("OXCAST_TEST_S3_BUCKET", "oxcast-test"),
+        region: "us-east-1".into(),
+        prefix: prefix.to_owned(),
+        access_key_id: env_or("OXCAST_TEST_S3_ACCESS_KEY", "oxcast-test"),
+        secret_access_key: env_or("OXCAST_TEST_S3_SECRET_KEY", "oxcast-test-secret"),
+    }
+}
+
+/// A bucket prefix of its own on the test server. Panics when the server does not answer: a
+/// test that needs S3 must not pass without it.
+async fn s3() -> S3Storage {
+    let settings = s3_settings(&format!("storage-test-{:016x}", rand::random::<u64>()));
+    let storage = S3Storage::new(&settings).unwrap();
+    if let Err(e) = storage.check().await {
+        panic!(
+            "cannot reach the test S3 server ({settings:?}): {e}; run scripts/services.sh or set OXCAST_TEST_S3_URL"
+        );
+    }
+    storage
+}
 
 fn key(k: &str) -> ObjectKey {
     ObjectKey::new(k).unwrap()
@@ -42,6 +72,12 @@ macro_rules! contract {
             $(#[tokio::test]
             async fn $name() {
                 super::$name(std::sync::Arc::new(super::MemoryStorage::new())).await;
+            })*
+        }
+        mod s3 {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(std::sync::Arc::new(super::s3().await)).await;
             })*
         }
     };
@@ -161,4 +197,44 @@ async fn a_local_disk_reports_its_free_space() {
     let local = LocalStorage::open(dir.path()).await.unwrap();
     assert!(local.available_bytes().await.unwrap().is_some_and(|free| free > 0));
     assert_eq!(MemoryStorage::new().available_bytes().await.unwrap(), None);
+}
+
+/// Bodies longer than a part go up as multipart uploads: 20 MiB in 64 KiB chunks reads back
+/// whole; a body cut after two parts leaves no object and the old one stays.
+#[tokio::test]
+async fn s3_multipart_puts_complete_whole_or_not_at_all() {
+    let storage = s3().await;
+    let k = key("videos/v1/source/big.bin");
+    let (stream, bytes) = body(320, 64 * 1024);
+    assert_eq!(storage.put(&k, stream).await.unwrap(), bytes.len() as u64);
+    assert_eq!(storage.head(&k).await.unwrap().unwrap().size, bytes.len() as u64);
+    let got = read(storage.get(&k).await.unwrap()).await;
+    assert!(got == bytes, "20 MiB read back differ");
+    let tail = read(storage.get_range(&k, 20 * 1024 * 1024 - 5..20 * 1024 * 1024).await.unwrap()).await;
+    assert_eq!(tail, bytes[bytes.len() - 5..]);
+
+    let (stream, _) = body(300, 64 * 1024);
+    let cut = stream.take(250).chain(futures_util::stream::once(async { Err(std::io::Error::other("cut")) })).boxed();
+    assert!(matches!(storage.put(&k, cut).await, Err(StorageError::Body { .. })));
+    assert!(read(storage.get(&k).await.unwrap()).await == bytes, "the old object stays");
+    let other = key("videos/v1/source/cut.bin");
+    let (stream, _) = body(300, 64 * 1024);
+    let cut = stream.take(250).chain(futures_util::stream::once(async { Err(std::io::Error::other("cut")) })).boxed();
+    assert!(storage.put(&other, cut).await.is_err());
+    assert!(storage.head(&other).await.unwrap().is_none(), "no object from a cut multipart body");
+}
+
+/// Wrong credentials are an error at the startup check, not a silent empty store; a presigned
+/// URL names the bucket and the key under the prefix.
+#[tokio::test]
+async fn s3_refuses_bad_credentials_and_presigns_under_the_prefix() {
+    let mut settings = s3_settings("presign-check");
+    settings.secret_access_key = "not-the-secret".into();
+    assert!(S3Storage::new(&settings).unwrap().check().await.is_err(), "a wrong secret must not pass");
+    let storage = s3().await;
+    let url = storage.signed_url(&key("videos/v1/720p/seg-1.m4s"), std::time::Duration::from_secs(60)).await.unwrap();
+    let url = url.expect("S3 presigns");
+    let bucket = env_or("OXCAST_TEST_S3_BUCKET", "oxcast-test");
+    assert!(url.contains(&format!("/{bucket}/storage-test-")) && url.contains("/videos/v1/720p/seg-1.m4s?"), "{url}");
+    assert!(url.contains("X-Amz-Signature=") && url.contains("X-Amz-Expires=60"), "{url}");
 }

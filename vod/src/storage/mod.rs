@@ -10,11 +10,12 @@
 //!
 //! Keys are `/`-separated segments of letters, digits, `.`, `-` and `_` ([`ObjectKey`]), so they
 //! are safe as file paths and as S3 keys alike. The shared behaviour is tested against every
-//! implementation (`tests/storage.rs`).
+//! implementation (`tests/storage.rs`), S3 against a real S3-compatible server.
 
 mod key;
 mod local;
 mod memory;
+mod s3;
 
 use std::ops::Range;
 
@@ -24,6 +25,7 @@ use futures_util::stream::BoxStream;
 pub use key::ObjectKey;
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
+pub use s3::{S3Settings, S3Storage};
 
 /// A body, as a stream of chunks.
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
@@ -86,6 +88,16 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Bytes that can still be stored, when the storage has a limit it can tell (a disk);
     /// `None` when it cannot (memory, object stores).
     async fn available_bytes(&self) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
+
+    /// A URL that reads the object directly from the storage for `valid_for` (an S3 presigned
+    /// URL), or `None` when the storage has no such thing (local, memory).
+    async fn signed_url(
+        &self,
+        _key: &ObjectKey,
+        _valid_for: std::time::Duration,
+    ) -> Result<Option<String>, StorageError> {
         Ok(None)
     }
 
