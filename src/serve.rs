@@ -196,6 +196,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         playback: Arc::new(playback),
         webhooks_allow_private: config.webhooks.allow_private_destinations,
         listeners: Default::default(),
+        media_public_base: config.storage.public_base_url.as_deref().map(|b| Arc::from(b.trim_end_matches('/'))),
         media_redirect: (config.s3_settings().is_some() && config.storage.s3.redirect_seconds > 0)
             .then(|| Duration::from_secs(config.storage.s3.redirect_seconds.into())),
         reports: Default::default(),

@@ -2,8 +2,9 @@
 //! starts (`OXCAST_TEST_S3_URL`; each test under a bucket prefix of its own): a tus upload in
 //! chunks survives a SIGKILL halfway, its bytes and every rendition are objects in the bucket
 //! (none on the local disk), playback through oxcast is byte for byte what the bucket holds;
-//! with redirects on, media answers a presigned URL only after access was decided; a bucket
-//! that refuses the credentials stops the start with a clear error.
+//! with redirects on, media answers a presigned URL only after access was decided, and a CDN
+//! base URL only for public, unsigned videos; a bucket that refuses the credentials stops the
+//! start with a clear error.
 
 #![allow(clippy::unwrap_used)]
 
@@ -255,4 +256,49 @@ fn a_bucket_that_refuses_the_credentials_stops_the_start_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("media storage: bucket") && stderr.contains("does not answer"), "{stderr}");
     assert!(!stderr.contains("not-the-secret"), "the secret is never printed: {stderr}");
+}
+
+#[test]
+fn a_cdn_base_url_serves_public_unsigned_media_only() {
+    let s3 = settings(&fresh_prefix("cdn"));
+    let bucket = Bucket::new(&s3);
+    let env = s3_env(&s3, &[("OXCAST_STORAGE_PUBLIC_BASE_URL", "https://cdn.example.test/media/")]);
+    let server = Server::start_with(&pairs(&env));
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = clip(dir.path(), 2);
+    let upload = |title: &str, privacy: &str| {
+        upload_once(&server, &bytes, &[("filename", "c.mp4"), ("title", title), ("privacy", privacy)])
+    };
+    let (public, unlisted, signed) = (upload("Open", "public"), upload("Link", "unlisted"), upload("Paid", "public"));
+    for id in [&public, &unlisted, &signed] {
+        ready(&server, id);
+    }
+    let r = client()
+        .patch(server.url(&format!("/api/videos/{signed}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"playback_policy": "signed"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let no_redirects =
+        reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let segment_of = |id: &str| {
+        let key = bucket.keys(&format!("videos/{id}/")).into_iter().find(|k| k.ends_with(".m4s")).unwrap();
+        key.strip_prefix(&format!("videos/{id}/")).unwrap().to_owned()
+    };
+
+    let path = segment_of(&public);
+    let r = no_redirects.get(server.url(&format!("/vod/{public}/{path}"))).send().unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()["location"], format!("https://cdn.example.test/media/videos/{public}/{path}").as_str());
+    assert_eq!(r.headers()["cache-control"], "public, max-age=86400");
+    let r = no_redirects.get(server.url(&format!("/vod/{public}/index.m3u8"))).send().unwrap();
+    assert_eq!(r.status(), 200, "playlists stay with oxcast");
+
+    // Unlisted media is served by oxcast itself; signed media needs its token first.
+    let r = no_redirects.get(server.url(&format!("/vod/{unlisted}/{}", segment_of(&unlisted)))).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let r = no_redirects.get(server.url(&format!("/vod/{signed}/{}", segment_of(&signed)))).send().unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("location").is_none());
 }

@@ -110,6 +110,9 @@ pub struct AppState {
     /// Media objects other than playlists are answered with a redirect to a URL of the storage
     /// valid this long (S3 presigned), once access is decided; `None`: served through oxcast.
     pub media_redirect: Option<std::time::Duration>,
+    /// Where a CDN serves media objects by key (no trailing `/`): public, unsigned videos'
+    /// media other than playlists answer a redirect there.
+    pub media_public_base: Option<Arc<str>>,
 }
 
 /// The routes other crates serve on the same listener, each with its own state applied.

@@ -163,6 +163,11 @@ async fn media(State(state): State<AppState>, Head(parts): Head, Path((id, path)
             }
         };
     }
+    let public_unsigned = video.details.privacy == Privacy::Public && video.details.playback == PlaybackPolicy::Public;
+    if let Some(base) = state.media_public_base.as_deref().filter(|_| public_unsigned && !path.ends_with(".m3u8")) {
+        // The CDN serves the object by its key; where a key points never changes.
+        return redirect(&format!("{base}/{key}"), "public, max-age=86400", headers);
+    }
     if let Some(valid_for) = state.media_redirect.filter(|_| !path.ends_with(".m3u8")) {
         // Straight from the bucket: the presigned URL outlives the redirect's cache lifetime.
         match storage.signed_url(&key, valid_for).await {

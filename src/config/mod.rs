@@ -163,6 +163,9 @@ impl Config {
         if let Some(v) = var("OXCAST_SEARCH_INDEX_DIR") {
             self.search.index_dir = Some(PathBuf::from(v));
         }
+        if let Some(v) = var("OXCAST_STORAGE_PUBLIC_BASE_URL") {
+            self.storage.public_base_url = Some(v);
+        }
         if let Some(v) = var("OXCAST_STORAGE_BACKEND") {
             self.storage.backend = match v.as_str() {
                 "local" => StorageBackend::Local,
@@ -327,6 +330,11 @@ impl Config {
         if !self.profiles().contains_key(&self.live.default_profile) {
             bail!("live.default_profile {:?} is not a profile", self.live.default_profile);
         }
+        if let Some(base) = &self.storage.public_base_url
+            && !(base.starts_with("https://") || base.starts_with("http://"))
+        {
+            bail!("storage.public_base_url must be an http(s):// URL (got {base:?})");
+        }
         if self.storage.backend == StorageBackend::S3 {
             let s3 = &self.storage.s3;
             if s3.bucket.is_empty() {
@@ -479,6 +487,29 @@ mod tests {
         let config = Config::from_toml(text).expect("example parses");
         config.validate().expect("example is valid");
         assert_eq!(config.live.part_duration_ms, 200);
+    }
+
+    #[test]
+    fn s3_storage_needs_a_bucket_and_credentials_and_takes_them_from_the_environment() {
+        let mut config = Config::from_toml("[storage]\nbackend = \"s3\"\n").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("storage.s3.bucket"), "{error}");
+        config
+            .apply_env(|k| match k {
+                "OXCAST_S3_BUCKET" => Some("media".into()),
+                "OXCAST_S3_ENDPOINT" => Some("http://127.0.0.1:3900".into()),
+                "AWS_ACCESS_KEY_ID" => Some("GK1".into()),
+                "OXCAST_S3_SECRET_ACCESS_KEY" => Some("s3cret".into()),
+                _ => None,
+            })
+            .unwrap();
+        config.validate().unwrap();
+        let s3 = config.s3_settings().unwrap();
+        assert_eq!((s3.bucket.as_str(), s3.region.as_str(), s3.access_key_id.as_str()), ("media", "us-east-1", "GK1"));
+        assert!(!format!("{s3:?}").contains("s3cret"), "the secret stays out of logs");
+        config.storage.public_base_url = Some("cdn.example.org".into());
+        assert!(config.validate().unwrap_err().to_string().contains("public_base_url"));
+        assert!(Config::default().s3_settings().is_none(), "local by default");
     }
 
     #[test]

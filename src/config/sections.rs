@@ -262,6 +262,11 @@ pub struct StorageConfig {
     /// node of an install shares).
     pub backend: StorageBackend,
     pub s3: S3Config,
+    /// A CDN (or the bucket's public website) that serves the media objects by key
+    /// (`BASE/videos/ID/...`): segments, init segments, posters and storyboard images of public
+    /// videos whose playback is not signed answer a redirect there. Unlisted, private and
+    /// signed videos never do. Unset: none.
+    pub public_base_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]

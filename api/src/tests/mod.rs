@@ -96,6 +96,7 @@ pub(crate) async fn app_on(limits: LimitSettings, media: Arc<dyn oxcast_vod::Sto
         playback: Arc::new(crate::playback_access::PlaybackSigning::load(&store, 3600).await.unwrap()),
         webhooks_allow_private: false,
         listeners: Default::default(),
+        media_public_base: None,
         media_redirect: None,
         reports: Default::default(),
         search: None,
