@@ -80,10 +80,18 @@ fn limit(asked: Option<usize>, default: usize) -> Result<usize, AppError> {
     }
 }
 
+/// This node's index, which every list here reads (503 when search is off on this node).
+fn index(state: &AppState) -> Result<std::sync::Arc<oxcast_search::SearchIndex>, AppError> {
+    state.search.clone().ok_or_else(|| AppError::Unavailable("recommendations are off on this node".into()))
+}
+
 fn recommender(state: &AppState) -> Result<Recommender, AppError> {
-    let index =
-        state.search.clone().ok_or_else(|| AppError::Unavailable("recommendations are off on this node".into()))?;
-    Ok(Recommender::new(index, state.store.clone()))
+    Ok(Recommender::new(index(state)?, state.store.clone()))
+}
+
+/// A video's poster URL (with a thumbnail token when its playback is signed), if it has one.
+fn poster(state: &AppState, item: &oxcast_search::Item) -> Option<String> {
+    item.has_poster.then(|| crate::playback_access::poster_url(&state.playback, &item.id, item.signed))
 }
 
 fn view(state: &AppState, r: Recommendation) -> RecommendedItem {
@@ -92,8 +100,7 @@ fn view(state: &AppState, r: Recommendation) -> RecommendedItem {
     RecommendedItem {
         kind: item.kind.as_str().to_owned(),
         url: if video { format!("/v/{}", item.id) } else { format!("/watch/{}", item.id) },
-        poster_url: (video && item.has_poster)
-            .then(|| crate::playback_access::poster_url(&state.playback, &item.id, item.signed)),
+        poster_url: if video { poster(state, &item) } else { None },
         duration_seconds: video.then_some(item.duration_ms as f64 / 1000.0),
         views: item.views,
         reason: reason.as_str().to_owned(),
@@ -223,8 +230,7 @@ async fn continue_watching(
 ) -> Result<Json<Unfinished>, AppError> {
     let Query(q) = query?;
     let limit = limit(q.limit, 10)?;
-    let index =
-        state.search.clone().ok_or_else(|| AppError::Unavailable("recommendations are off on this node".into()))?;
+    let index = index(&state)?;
     let viewer = viewer_of(&state, &parts, q.viewer).await?;
     if viewer.is_empty() {
         return Ok(Json(Unfinished { items: Vec::new() }));
@@ -240,9 +246,7 @@ async fn continue_watching(
                 let position = position_ms as f64 / 1000.0;
                 Some(UnfinishedItem {
                     url: format!("/v/{id}?t={}", position.floor()),
-                    poster_url: item
-                        .has_poster
-                        .then(|| crate::playback_access::poster_url(&state.playback, &id, item.signed)),
+                    poster_url: poster(&state, item),
                     title: item.title.clone(),
                     owner_name: item.owner_name.clone(),
                     duration_seconds: item.duration_ms as f64 / 1000.0,

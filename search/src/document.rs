@@ -141,11 +141,12 @@ impl Item {
         doc.add_text(f.kind, self.kind.as_str());
         doc.add_text(f.id, &self.id);
         doc.add_text(f.title, &self.title);
-        doc.add_text(f.tags, self.tags.join("\n"));
+        let tags = self.tags.join("\n");
+        doc.add_text(f.tags, &tags);
         doc.add_text(f.description, &self.description);
         doc.add_text(f.owner, &self.owner);
         // The combined fields typo and prefix matching run on (one automaton per word: schema).
-        for text in [&self.title, &self.tags.join("\n"), &self.owner] {
+        for text in [&self.title, &tags, &self.owner] {
             doc.add_text(f.typo_words, text);
             doc.add_text(f.all_words, text);
         }

@@ -2,13 +2,10 @@
 //! the engine's own build time, and an index to profile queries on in seconds instead of the
 //! minutes a store load takes.
 
-use std::io::BufRead;
 use std::time::Instant;
 
-use anyhow::Context;
 use oxcast_search::{Item, SearchIndex};
 use oxcast_store::CatalogKind;
-use serde::Deserialize;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,25 +17,9 @@ pub struct Args {
     dir: std::path::PathBuf,
 }
 
-#[derive(Deserialize)]
-struct Row {
-    title: String,
-    description: String,
-    tags: Vec<String>,
-    category: String,
-    language: String,
-    duration_s: u64,
-    published_at: i64,
-    views: u64,
-    owner: String,
-    owner_display: String,
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let file = std::fs::File::open(&args.catalog).with_context(|| format!("{}", args.catalog.display()))?;
     let mut items = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let row: Row = serde_json::from_str(&line?)?;
+    for (i, row) in crate::catalog::read(&args.catalog)?.into_iter().enumerate() {
         items.push(Item {
             kind: CatalogKind::Video,
             id: format!("v_{i:032x}"),
@@ -51,9 +32,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             category: row.category,
             language: row.language,
             public: true,
-            duration_ms: row.duration_s * 1000,
+            duration_ms: row.duration_s.max(0) as u64 * 1000,
             published: row.published_at,
-            views: row.views,
+            views: row.views.max(0) as u64,
             live: false,
             has_poster: false,
             signed: false,

@@ -4,14 +4,13 @@
 //! the catalog's publication time and view count. The uploaders are the catalog's owners.
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use futures_util::StreamExt;
 use oxcast_store::{NewUser, NewVideo, Privacy, Processed, Role, Store, VideoDetails};
-use serde::Deserialize;
+
+use crate::catalog::Row;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,27 +25,9 @@ pub struct Args {
     concurrency: usize,
 }
 
-#[derive(Deserialize)]
-struct Row {
-    title: String,
-    description: String,
-    tags: Vec<String>,
-    category: String,
-    language: String,
-    duration_s: i64,
-    published_at: i64,
-    views: i64,
-    owner: String,
-    owner_display: String,
-}
-
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
-    let file = std::fs::File::open(&args.catalog).with_context(|| format!("{}", args.catalog.display()))?;
-    let rows: Vec<Row> = std::io::BufReader::new(file)
-        .lines()
-        .map(|line| Ok(serde_json::from_str(&line?)?))
-        .collect::<anyhow::Result<_>>()?;
+    let rows = crate::catalog::read(&args.catalog)?;
     let store = Arc::new(Store::open(&args.store).await?);
 
     let mut owners: HashMap<String, String> = HashMap::new();

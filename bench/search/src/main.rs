@@ -13,6 +13,7 @@
 //! A separate program from the server so that the load it makes is not the server's own work;
 //! `bench/search.sh` pins it to another core.
 
+mod catalog;
 mod index;
 mod load;
 mod query;
