@@ -44,6 +44,15 @@ enum Command {
         #[arg(long)]
         srt: Option<SocketAddr>,
     },
+    /// Run a node that only processes uploads (no listeners): it claims jobs from the shared
+    /// database, so several workers split the queue.
+    Worker {
+        #[command(flatten)]
+        common: Common,
+        /// Jobs processed at once (default: [vod] workers, at least 1).
+        #[arg(long)]
+        workers: Option<u32>,
+    },
     /// Manage streams.
     Stream {
         #[command(subcommand)]
@@ -162,6 +171,26 @@ fn load(common: &Common, overrides: Overrides) -> anyhow::Result<Config> {
     Config::load(common.config.as_deref(), &Overrides { data_dir: common.data_dir.clone(), ..overrides })
 }
 
+/// A token cancelled by Ctrl-C or SIGTERM.
+fn cancelled_by_signals() -> anyhow::Result<CancellationToken> {
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        on_signal.cancel();
+    });
+    #[cfg(unix)]
+    {
+        let on_term = shutdown.clone();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::spawn(async move {
+            term.recv().await;
+            on_term.cancel();
+        });
+    }
+    Ok(shutdown)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -176,25 +205,18 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve { common, http, https, rtmp, srt } => {
             let config = load(&common, Overrides { http, https, rtmp, srt, data_dir: None })?;
-            let shutdown = CancellationToken::new();
-            let on_signal = shutdown.clone();
-            tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                on_signal.cancel();
-            });
-            #[cfg(unix)]
-            {
-                let on_term = shutdown.clone();
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-                tokio::spawn(async move {
-                    term.recv().await;
-                    on_term.cancel();
-                });
-            }
+            let shutdown = cancelled_by_signals()?;
             let listeners = oxcast::serve::Listeners::bind(&config).await?;
             let report = oxcast::serve::run(config, listeners, shutdown).await?;
             anyhow::ensure!(!report.timed_out, "shutdown left tasks running after {:?}", report.took);
             Ok(())
+        }
+        Command::Worker { common, workers } => {
+            let mut config = load(&common, Overrides::default())?;
+            if let Some(workers) = workers {
+                config.vod.workers = workers;
+            }
+            oxcast::worker::run(config, cancelled_by_signals()?).await
         }
         Command::Index { command: IndexCommand::Rebuild { common } } => {
             let config = load(&common, Overrides::default())?;

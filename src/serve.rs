@@ -27,7 +27,10 @@ use crate::banner::{BoundAddresses, print_banner};
 use crate::config::Config;
 use crate::http_server::HttpListener;
 use crate::live::chat::{ChatViewers, PlaybackDirectory, PlaybackPresence, StoreChatAuth, StoreRooms};
+use crate::live::publisher_lease::keep_publisher_leases;
+use crate::live::relay::LiveRelay;
 use crate::live::{LiveRegistry, LiveSettings};
+use crate::node::NodeIdentity;
 use crate::tls::{CertificateFiles, ReloadingCertificate};
 
 /// How long shutdown waits for connections and tasks after every stream has ended.
@@ -124,6 +127,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
 
     let media = open_media(&config).await?;
     finish_cut_broadcasts(&store, &media).await;
+    let node = NodeIdentity::of(&config, bound.http)?;
+    tracing::info!(node = %node.id, url = %node.url, "this node");
 
     let tracker = TaskTracker::new();
     let registry = LiveRegistry::new(
@@ -138,6 +143,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
             record_by_default: config.live.record,
             recordings: Some(media.clone()),
         },
+        node.clone(),
         shutdown.clone(),
         tracker.clone(),
     );
@@ -156,16 +162,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         tracker.spawn(srt.run(registry.clone(), shutdown.clone(), tracker.clone()));
     }
     tracker.spawn(sample_bitrates(registry.clone(), shutdown.clone()));
+    tracker.spawn(keep_publisher_leases(registry.clone(), shutdown.clone()));
 
     let chat = start_chat(&config, &store, &shutdown, &tracker).await?;
     let mut uploads =
         oxcast_api::uploads::Uploads::new(oxcast_vod::UploadParts::new(media.clone()), config.vod.max_upload_bytes);
-    let mut all_profiles: std::collections::HashMap<String, oxcast_transcode::Ladder> =
-        config.profiles().into_iter().collect();
-    let default_vod = all_profiles.remove(crate::config::VOD_PROFILE).unwrap_or_else(oxcast_transcode::Ladder::vod);
-    all_profiles.insert(crate::config::VOD_PROFILE.to_owned(), default_vod.clone());
-    let processor =
-        oxcast_vod::Processor::new(store.clone(), media.clone(), all_profiles, default_vod, config.processing_config());
+    let processor = processor(&config, &store, &media);
     uploads = uploads.with_processing(processor.wake_handle());
     for _ in 0..config.vod.workers {
         tracker.spawn(processor.clone().run(shutdown.clone()));
@@ -174,6 +176,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let playback = oxcast_api::playback_access::PlaybackSigning::load(&store, config.playback.media_token_seconds)
         .await
         .context("loading the playback signing secrets")?;
+    let relay = LiveRelay::new(store.clone(), &node.id, playback.relay_token()).context("starting the live relay")?;
+    registry.set_relay(Arc::new(relay));
     if config.webhooks.deliver {
         let dispatcher = oxcast_webhooks::Dispatcher::new(store.clone(), config.webhooks.settings())
             .context("starting the webhook dispatcher")?;
@@ -264,6 +268,15 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let took = started.elapsed();
     tracing::info!(took_ms = took.as_millis() as u64, "shutdown complete");
     Ok(ShutdownReport { ended_streams, timed_out, took })
+}
+
+/// The VOD processor `config` describes (every profile, "vod" the default for uploads).
+pub fn processor(config: &Config, store: &Store, media: &Arc<dyn oxcast_vod::Storage>) -> oxcast_vod::Processor {
+    let mut all_profiles: std::collections::HashMap<String, oxcast_transcode::Ladder> =
+        config.profiles().into_iter().collect();
+    let default_vod = all_profiles.remove(crate::config::VOD_PROFILE).unwrap_or_else(oxcast_transcode::Ladder::vod);
+    all_profiles.insert(crate::config::VOD_PROFILE.to_owned(), default_vod.clone());
+    oxcast_vod::Processor::new(store.clone(), media.clone(), all_profiles, default_vod, config.processing_config())
 }
 
 /// Removes expired uploads (and their bytes) every ten minutes until shutdown.

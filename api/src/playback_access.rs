@@ -47,6 +47,9 @@ pub(crate) const MAX_MINTED_SECONDS: i64 = 7 * 24 * 3600;
 pub struct PlaybackSigning {
     server_key: ServerKey,
     media: MediaTokens,
+    /// What a node relaying another node's live stream sends in `RELAY_HEADER` (shared by
+    /// every node through `server_secrets`, like the keys).
+    relay: String,
     streams: Mutex<HashMap<String, (Instant, Option<StreamAccess>)>>,
 }
 
@@ -70,6 +73,7 @@ pub enum SigningSetupError {
 const SERVER_KEY_SECRET: &str = "playback_signing_key";
 const SERVER_KEY_ID_SECRET: &str = "playback_signing_key_id";
 const MEDIA_SECRET: &str = "media_token_key";
+const RELAY_SECRET: &str = "live_relay_token";
 
 impl PlaybackSigning {
     /// Loads (or on the very first start makes) the server's signing key and media-token
@@ -97,11 +101,18 @@ impl PlaybackSigning {
         if media.len() < 32 {
             return Err(SigningSetupError::MediaSecret);
         }
+        let relay = secrets.get_or_create(RELAY_SECRET, || hex::encode(rand::random::<[u8; 32]>())).await?;
         Ok(Self {
             server_key: ServerKey::from_stored(&key_id, &stored_key)?,
             media: MediaTokens::new(&media, granularity_seconds),
+            relay,
             streams: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The token a relaying node sends in [`oxcast_ll_hls::RELAY_HEADER`].
+    pub fn relay_token(&self) -> &str {
+        &self.relay
     }
 
     /// A playback token signed with the server's key.
@@ -375,6 +386,15 @@ pub(crate) async fn live(State(state): State<AppState>, request: Request, next: 
         return next.run(request).await;
     };
     let name = name.to_owned();
+    let mut request = request;
+    if let Some(sent) = request.headers().get(oxcast_ll_hls::RELAY_HEADER) {
+        if crate::auth::constant_time_eq(sent.as_bytes(), state.playback.relay_token().as_bytes()) {
+            // Another node of this cluster, relaying to viewers it has checked itself.
+            return next.run(request).await;
+        }
+        // Not a node: an ordinary viewer (counted, and relayed if need be).
+        request.headers_mut().remove(oxcast_ll_hls::RELAY_HEADER);
+    }
     let access = match state.playback.stream(&state.store, &name).await {
         Ok(Some(access)) => access,
         // The origin answers 404 for streams it does not serve.

@@ -20,6 +20,6 @@ pub mod stream;
 
 pub use config::PackagerConfig;
 pub use grant::PlaybackGrant;
-pub use routes::{PackagerDirectory, PlaybackClient, VIEWER_HEADER, router};
+pub use routes::{PackagerDirectory, PlaybackClient, RELAY_HEADER, VIEWER_HEADER, router};
 pub use state::{PartIn, RenditionMeta, TrackKind};
 pub use stream::StreamPackager;

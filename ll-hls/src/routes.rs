@@ -34,6 +34,42 @@ pub trait PackagerDirectory: Send + Sync + 'static {
     /// A player asked for a media playlist of a live `stream` (it does so every part while it
     /// plays): the hook viewer counting hangs on. Must be quick; the default ignores it.
     fn playback(&self, _stream: &str, _client: &PlaybackClient<'_>) {}
+
+    /// A request for a `stream` this node has no packager for: the answer from wherever the
+    /// stream is live (another node of the cluster), or `None` for a 404. `path_and_query` is
+    /// the request's; `grant` is what the access layer decided for this viewer and must be
+    /// applied to what is relayed. The default relays nothing.
+    fn elsewhere<'a>(
+        &'a self,
+        _stream: &'a str,
+        _path_and_query: &'a str,
+        _grant: &'a PlaybackGrant,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<Response>> + Send + 'a>> {
+        Box::pin(std::future::ready(None))
+    }
+}
+
+/// The header a node relaying another node's stream sends, with the cluster's relay token:
+/// the access layer lets it through, and the origin does not count it as a viewer.
+pub const RELAY_HEADER: &str = "x-oxcast-relay";
+
+/// The stream's answer from elsewhere, or 404. A relayed request is never relayed again (two
+/// nodes that each think the other has the stream answer 404 instead of looping).
+async fn from_elsewhere(
+    dir: &Arc<dyn PackagerDirectory>,
+    stream: &str,
+    headers: &axum::http::HeaderMap,
+    uri: &axum::http::Uri,
+    grant: &PlaybackGrant,
+) -> Response {
+    if headers.contains_key(RELAY_HEADER) {
+        return not_found();
+    }
+    let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    match dir.elsewhere(stream, path_and_query, grant).await {
+        Some(response) => response,
+        None => not_found(),
+    }
 }
 
 /// Who is playing, as far as a playlist request tells.
@@ -93,11 +129,13 @@ fn grant_of(grant: Grant) -> PlaybackGrant {
 async fn multivariant(
     State(dir): State<Arc<dyn PackagerDirectory>>,
     Path(stream): Path<String>,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
     grant: Grant,
 ) -> Response {
     let grant = grant_of(grant);
     let Some(p) = dir.packager(&stream) else {
-        return not_found();
+        return from_elsewhere(&dir, &stream, &headers, &uri, &grant).await;
     };
     match p.with_state(playlist::multivariant) {
         Some(text) => with_headers(grant.apply(text), PLAYLIST_TYPE, &grant.cache_control("public, max-age=2")),
@@ -133,19 +171,26 @@ async fn media_playlist(
     RawQuery(query): RawQuery,
     connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
     grant: Grant,
 ) -> Response {
     let grant = grant_of(grant);
-    let Some(p) = dir.packager(&stream) else {
-        return not_found();
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let client = PlaybackClient {
+        viewer: text(VIEWER_HEADER),
+        remote_ip: connect.map(|c| c.0.0.ip()),
+        user_agent: text(header::USER_AGENT.as_str()),
     };
-    if p.with_state(|s| s.phase == Phase::Live) {
-        let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-        let client = PlaybackClient {
-            viewer: text(VIEWER_HEADER),
-            remote_ip: connect.map(|c| c.0.0.ip()),
-            user_agent: text(header::USER_AGENT.as_str()),
-        };
+    // Another node relaying to its viewers is not a viewer: they are counted where they are.
+    let relayed = headers.contains_key(RELAY_HEADER);
+    let Some(p) = dir.packager(&stream) else {
+        let response = from_elsewhere(&dir, &stream, &headers, &uri, &grant).await;
+        if !relayed && response.status().is_success() {
+            dir.playback(&stream, &client);
+        }
+        return response;
+    };
+    if !relayed && p.with_state(|s| s.phase == Phase::Live) {
         dir.playback(&stream, &client);
     }
     let req = match request::parse_query(query.as_deref()) {
@@ -204,11 +249,13 @@ fn parse_object(file: &str) -> Option<MediaObject> {
 async fn media_object(
     State(dir): State<Arc<dyn PackagerDirectory>>,
     Path((stream, rendition, file)): Path<(String, String, String)>,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
     grant: Grant,
 ) -> Response {
     let grant = grant_of(grant);
     let Some(p) = dir.packager(&stream) else {
-        return not_found();
+        return from_elsewhere(&dir, &stream, &headers, &uri, &grant).await;
     };
     let Some(object) = parse_object(&file) else {
         return not_found();

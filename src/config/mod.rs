@@ -13,8 +13,8 @@ use serde::Deserialize;
 mod sections;
 
 pub use sections::{
-    ChatSettings, LimitsConfig, LiveConfig, PlaybackConfig, S3Config, SearchConfig, StorageBackend, StorageConfig,
-    TlsConfig, VOD_PROFILE, VodConfig, WebhooksConfig, WebrtcConfig,
+    ChatSettings, ClusterConfig, LimitsConfig, LiveConfig, PlaybackConfig, S3Config, SearchConfig, StorageBackend,
+    StorageConfig, TlsConfig, VOD_PROFILE, VodConfig, WebhooksConfig, WebrtcConfig,
 };
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -58,6 +58,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub search: SearchConfig,
     pub storage: StorageConfig,
+    pub cluster: ClusterConfig,
 }
 
 impl Default for Config {
@@ -85,6 +86,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             search: SearchConfig::default(),
             storage: StorageConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -162,6 +164,12 @@ impl Config {
         }
         if let Some(v) = var("OXCAST_SEARCH_INDEX_DIR") {
             self.search.index_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("OXCAST_NODE_ID") {
+            self.cluster.node_id = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = var("OXCAST_ADVERTISE_URL") {
+            self.cluster.advertise_url = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = var("OXCAST_STORAGE_PUBLIC_BASE_URL") {
             self.storage.public_base_url = Some(v);
@@ -323,6 +331,11 @@ impl Config {
             bail!("live.offline_grace_seconds must be at most 3600");
         }
         oxcast_store::validate_name(&self.default_stream).context("default_stream")?;
+        if let Some(url) = &self.cluster.advertise_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("cluster.advertise_url must be an http:// or https:// URL (got {url:?})");
+        }
         for (name, ladder) in &self.profiles {
             oxcast_store::validate_name(name).with_context(|| format!("profile name {name:?}"))?;
             ladder.validate().with_context(|| format!("profile {name}"))?;

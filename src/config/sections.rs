@@ -254,6 +254,18 @@ impl Default for SearchConfig {
     }
 }
 
+/// This node among others sharing one database (see README, "Several nodes").
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The node's name in leases and logs (default: made once and kept in the data directory).
+    pub node_id: Option<String>,
+    /// Where the other nodes reach this node's HTTP listener, to relay the live streams
+    /// published here (default: `http://127.0.0.1:PORT` for a listener on every address or on
+    /// loopback, else `http://ADDRESS:PORT`).
+    pub advertise_url: Option<String>,
+}
+
 /// Where media objects (uploads, renditions, posters, storyboards, captions, recordings) live.
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(default, deny_unknown_fields)]

@@ -167,4 +167,18 @@ impl PackagerDirectory for PlaybackDirectory {
             presence.seen(stream, client);
         }
     }
+
+    fn elsewhere<'a>(
+        &'a self,
+        stream: &'a str,
+        path_and_query: &'a str,
+        grant: &'a oxcast_ll_hls::PlaybackGrant,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<axum::response::Response>> + Send + 'a>> {
+        Box::pin(async move {
+            match self.registry.relay() {
+                Some(relay) => relay.relay(stream, path_and_query, grant).await,
+                None => None,
+            }
+        })
+    }
 }

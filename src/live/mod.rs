@@ -2,7 +2,9 @@
 //! from each publish session's hub through `transcode` into its `ll-hls` packager.
 
 pub mod chat;
+pub mod publisher_lease;
 mod registry;
+pub mod relay;
 mod sink;
 mod stats;
 

@@ -5,6 +5,10 @@
 //! (open segments closed, no ENDLIST); a publisher returns within the grace period → the
 //! same playlist continues after EXT-X-DISCONTINUITY; otherwise → EXT-X-ENDLIST.
 //! A new publisher with the right key always wins: the old connection is told to close.
+//!
+//! Across nodes the same rule holds through the stream's publisher lease (`publisher_lease`):
+//! a publish takes the lease wherever it lands, and the node that had the stream lets it go
+//! (connection closed, broadcast ended, packager dropped) as soon as its renewal fails.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -22,8 +26,10 @@ use oxcast_transcode::{Ladder, LiveSession, LiveSessionConfig, SegmenterConfig, 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::relay::LiveRelay;
 use super::sink::PackagerSink;
 use super::stats::Recent;
+use crate::node::NodeIdentity;
 
 /// Live settings the registry needs (from the configuration).
 #[derive(Debug, Clone)]
@@ -53,10 +59,10 @@ impl LiveSettings {
 }
 
 /// The publisher currently on a stream.
-struct ActiveSession {
+pub(super) struct ActiveSession {
     protocol: Protocol,
     started: Instant,
-    ended: CancellationToken,
+    pub(super) ended: CancellationToken,
     hub: Arc<HubStats>,
     /// Recent ingest bitrate, updated by the sampler.
     bitrate: Option<u64>,
@@ -64,16 +70,19 @@ struct ActiveSession {
 }
 
 #[derive(Default)]
-struct StreamInner {
+pub(super) struct StreamInner {
     /// Bumped on every publish; a session's callbacks compare against it.
-    generation: u64,
-    session: Option<ActiveSession>,
-    last_protocol: Option<Protocol>,
+    pub(super) generation: u64,
+    pub(super) session: Option<ActiveSession>,
+    pub(super) last_protocol: Option<Protocol>,
     /// The transcode thread of the newest session, joined by the next one.
-    thread: Option<LiveSession>,
-    last_error: Option<String>,
+    pub(super) thread: Option<LiveSession>,
+    pub(super) last_error: Option<String>,
     /// The broadcast under way (from the first publish until the stream ends).
-    broadcast: Option<OnAir>,
+    pub(super) broadcast: Option<OnAir>,
+    /// The generation of the publisher lease this node holds on the stream (from the first
+    /// publish until the stream ends or another node takes it).
+    pub(super) lease: Option<i64>,
 }
 
 /// A broadcast under way, and its recording.
@@ -87,17 +96,18 @@ pub(crate) struct LiveStream {
     pub(crate) name: String,
     pub(crate) packager: Arc<StreamPackager>,
     pub(crate) part_delay: Recent,
-    inner: Mutex<StreamInner>,
+    pub(super) inner: Mutex<StreamInner>,
     grace: Duration,
     runtime: tokio::runtime::Handle,
     /// The server's tracker and token: the grace timer is one of its tasks and ends at shutdown.
     tracker: TaskTracker,
     shutdown: CancellationToken,
-    store: Store,
+    pub(super) store: Store,
+    pub(super) node: Arc<NodeIdentity>,
 }
 
 impl LiveStream {
-    fn lock(&self) -> MutexGuard<'_, StreamInner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, StreamInner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -123,17 +133,20 @@ impl LiveStream {
                     // Shutdown ends every stream itself (`LiveRegistry::end_all`).
                     () = stream.shutdown.cancelled() => {}
                     () = tokio::time::sleep(stream.grace) => {
-                        let on_air = {
+                        let (on_air, lease) = {
                             let mut inner = stream.lock();
                             if inner.generation != generation {
                                 return;
                             }
-                            inner.broadcast.take()
+                            (inner.broadcast.take(), inner.lease.take())
                         };
                         stream.packager.end();
                         tracing::info!(stream = %stream.name, "stream ended");
                         if let Some(on_air) = on_air {
                             stream.end_broadcast(on_air).await;
+                        }
+                        if let Some(lease) = lease {
+                            stream.release_lease(lease).await;
                         }
                     }
                 }
@@ -162,20 +175,40 @@ impl LiveStream {
 }
 
 pub struct LiveRegistry {
-    store: Store,
+    pub(super) store: Store,
     settings: LiveSettings,
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    pub(super) node: Arc<NodeIdentity>,
+    /// Plays here the streams live on other nodes (set once the HTTP side is wired).
+    relay: std::sync::OnceLock<Arc<LiveRelay>>,
 }
 
 impl LiveRegistry {
     /// `shutdown` and `tracker` are the server's: timers the registry starts are tracked tasks.
-    pub fn new(store: Store, settings: LiveSettings, shutdown: CancellationToken, tracker: TaskTracker) -> Arc<Self> {
-        Arc::new(Self { store, settings, streams: Mutex::new(HashMap::new()), shutdown, tracker })
+    pub fn new(
+        store: Store,
+        settings: LiveSettings,
+        node: NodeIdentity,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Arc<Self> {
+        let node = Arc::new(node);
+        let relay = std::sync::OnceLock::new();
+        Arc::new(Self { store, settings, streams: Mutex::new(HashMap::new()), shutdown, tracker, node, relay })
     }
 
-    fn streams(&self) -> MutexGuard<'_, HashMap<String, Arc<LiveStream>>> {
+    /// Streams live on other nodes play here through `relay` from now on.
+    pub fn set_relay(&self, relay: Arc<LiveRelay>) {
+        let _ = self.relay.set(relay);
+    }
+
+    pub fn relay(&self) -> Option<&Arc<LiveRelay>> {
+        self.relay.get()
+    }
+
+    pub(super) fn streams(&self) -> MutexGuard<'_, HashMap<String, Arc<LiveStream>>> {
         self.streams.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -199,6 +232,7 @@ impl LiveRegistry {
                     tracker: self.tracker.clone(),
                     shutdown: self.shutdown.clone(),
                     store: self.store.clone(),
+                    node: self.node.clone(),
                 })
             })
             .clone()
@@ -274,6 +308,8 @@ impl LiveRegistry {
 
     async fn grant(&self, request: PublishRequest) -> Result<PublishGrant, PublishRejected> {
         let found = self.lookup(&request).await?;
+        // Taken before anything starts: wherever the stream was live, it is live here now.
+        let lease = self.take_publisher_lease(&found.name).await?;
         let stream = self.stream(&found.name);
         let new_broadcast =
             if stream.lock().broadcast.is_none() { Some(self.start_broadcast(&found).await) } else { None };
@@ -289,6 +325,7 @@ impl LiveRegistry {
         }
         inner.generation += 1;
         let generation = inner.generation;
+        inner.lease = Some(lease);
         if let Some(old) = inner.session.take() {
             tracing::info!(stream = %name, old = %old.protocol, new = %request.protocol, remote = %request.remote, "publisher takes the stream over");
             old.ended.cancel();
@@ -359,13 +396,13 @@ impl LiveRegistry {
         let streams: Vec<Arc<LiveStream>> = self.streams().values().cloned().collect();
         let mut ended = Vec::new();
         for stream in streams {
-            let (thread, on_air) = {
+            let (thread, on_air, lease) = {
                 let mut inner = stream.lock();
                 if let Some(s) = inner.session.take() {
                     s.ended.cancel();
                 }
                 inner.generation += 1;
-                (inner.thread.take(), inner.broadcast.take())
+                (inner.thread.take(), inner.broadcast.take(), inner.lease.take())
             };
             if let Some(thread) = thread {
                 thread.join();
@@ -374,6 +411,10 @@ impl LiveRegistry {
             if let Some(on_air) = on_air {
                 // Called on a blocking thread (see `serve`): the recording's end is awaited here.
                 stream.runtime.block_on(stream.end_broadcast(on_air));
+            }
+            if let Some(lease) = lease {
+                // Freed now rather than at its expiry, so other nodes stop relaying to this one.
+                stream.runtime.block_on(stream.release_lease(lease));
             }
             if stream.packager.with_state(|state| state.phase == Phase::Ended) {
                 ended.push(stream.name.clone());
@@ -495,6 +536,9 @@ impl LiveView for LiveRegistry {
                     session.hub.frames_skipped.load(Ordering::Relaxed)
                 );
             }
+        }
+        if let Some(relay) = self.relay() {
+            relay.render_metrics(out);
         }
     }
 }

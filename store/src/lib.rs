@@ -11,7 +11,9 @@
 //!   that name the URL without its password.
 //! - `streams`, `users`, `api_tokens`, `sessions`, `chat_tokens`, `videos`: the aggregates, with `page`
 //!   (cursor pagination) and `scopes` (what a token may do); `jobs`, the durable job queue
-//!   (leases, heartbeats, retries with backoff; its module doc says why not apalis). Queries are written once with `$N` placeholders and
+//!   (leases, heartbeats, retries with backoff; its module doc says why not apalis); `leases`,
+//!   named leases that make "one at a time" hold across nodes (an upload's PATCH, a stream's
+//!   publishing node). Queries are written once with `$N` placeholders and
 //!   types both dialects accept (TEXT, BIGINT); where a dialect needs its own statement, the
 //!   function that runs it picks by [`Dialect`].
 //! - `access`: privacy and playback policy (shared by streams and videos); `signing_keys`
@@ -44,6 +46,7 @@ mod connect;
 mod direct_uploads;
 mod error;
 mod jobs;
+mod leases;
 mod names;
 mod page;
 mod profiles;
@@ -75,6 +78,7 @@ pub use connect::{Dialect, redact_url};
 pub use direct_uploads::{DirectUpload, DirectUploads};
 pub use error::StoreError;
 pub use jobs::{FailOutcome, Job, JobState, Jobs, backoff};
+pub use leases::{Lease, Leases};
 pub use names::{validate_name, validate_srt_passphrase};
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use profiles::{KnownProfiles, ProfileName};
@@ -181,6 +185,11 @@ impl Store {
     /// The durable job queue.
     pub fn jobs(&self) -> Jobs<'_> {
         Jobs::new(&self.pool, self.dialect)
+    }
+
+    /// Named leases nodes take and renew (uploads' running PATCH, streams' publishing node).
+    pub fn leases(&self) -> Leases<'_> {
+        Leases::new(&self.pool)
     }
 
     /// Chat identities handed out by the admin.

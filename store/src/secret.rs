@@ -44,7 +44,7 @@ impl Secret {
     }
 
     /// A public id for a row that must not be guessable (`u_`, `tok_`...): 64 random bits.
-    pub(crate) fn id(prefix: &str) -> String {
+    pub fn id(prefix: &str) -> String {
         let mut bytes = [0u8; 8];
         rand::rng().fill_bytes(&mut bytes);
         format!("{prefix}{}", hex::encode(bytes))

@@ -10,9 +10,9 @@
 
 mod access;
 mod cors;
+mod lease;
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -27,6 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub(crate) use access::UploadAccess;
+pub use lease::UPLOAD_LEASE;
 
 use crate::client::Client;
 use crate::error::Problem;
@@ -40,44 +41,26 @@ pub use oxcast_vod::PROCESS_VIDEO;
 /// Room kept free on the media disk beyond what an upload needs (renditions, the database).
 pub const FREE_SPACE_RESERVE: u64 = 64 * 1024 * 1024;
 
-/// What uploads need: where the bytes go, the size limit, and which uploads have a PATCH running.
+/// What uploads need: where the bytes go and the size limit (which upload has a request running
+/// is a lease in the database: [`lease`]).
 #[derive(Debug)]
 pub struct Uploads {
     pub parts: UploadParts,
     /// Largest upload accepted (config `vod.max_upload_bytes`).
     pub max_bytes: u64,
-    running: Mutex<HashSet<String>>,
     /// Wakes the processing worker when an upload completes (so it does not wait for its poll).
     processing: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Uploads {
     pub fn new(parts: UploadParts, max_bytes: u64) -> Self {
-        Self { parts, max_bytes, running: Mutex::new(HashSet::new()), processing: None }
+        Self { parts, max_bytes, processing: None }
     }
 
     /// Completed uploads wake this processing worker.
     pub fn with_processing(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
         self.processing = Some(wake);
         self
-    }
-
-    /// Marks `id` as receiving; `None` if another request is (423). The mark goes with the guard,
-    /// so a connection that dies (its handler is dropped) never leaves the upload locked.
-    fn lock(self: &Arc<Self>, id: &str) -> Option<RunningGuard> {
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        running.insert(id.to_owned()).then(|| RunningGuard { uploads: self.clone(), id: id.to_owned() })
-    }
-}
-
-struct RunningGuard {
-    uploads: Arc<Uploads>,
-    id: String,
-}
-
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        self.uploads.running.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
     }
 }
 
@@ -270,7 +253,7 @@ async fn receive(state: &AppState, video: &Video, headers: &HeaderMap, body: Bod
             Some(bytes)
         }
     };
-    let Some(_running) = uploads.lock(&video.id) else {
+    let Some(_running) = lease::take(&state.store, &video.id).await? else {
         return Err(AppError::Locked("another request is uploading to this upload right now".into()));
     };
     let (offset, _) = uploads.parts.offset(&video.id).await?;
@@ -538,7 +521,7 @@ async fn terminate(
 /// poster and storyboard under `videos/ID/`); 423 while its upload is receiving bytes.
 pub(crate) async fn delete_video(state: &AppState, id: &str) -> Result<(), AppError> {
     let uploads = uploads(state)?;
-    let Some(_running) = uploads.lock(id) else {
+    let Some(_running) = lease::take(&state.store, id).await? else {
         return Err(AppError::Locked("its upload is receiving bytes right now".into()));
     };
     uploads.parts.discard(id).await?;

@@ -63,6 +63,7 @@ pub(crate) fn profiles() -> KnownProfiles {
 mod accounts;
 mod analytics;
 mod jobs;
+mod leases;
 mod playback;
 mod streams;
 mod videos;
