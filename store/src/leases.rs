@@ -59,20 +59,7 @@ impl<'a> Leases<'a> {
         node_url: Option<&str>,
         ttl: Duration,
     ) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO leases (name, holder, node_url, generation, expires_at) VALUES ($1, $2, $3, 1, $4) \
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, node_url = excluded.node_url, \
-             generation = leases.generation + 1, expires_at = excluded.expires_at \
-             WHERE leases.expires_at <= $5 RETURNING generation",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(node_url)
-        .bind(until(ttl))
-        .bind(now_ms())
-        .fetch_optional(self.pool)
-        .await?;
-        Ok(row.map(|r| r.try_get("generation")).transpose()?)
+        self.take(name, holder, node_url, ttl, now_ms()).await
     }
 
     /// Takes `name` for `holder` for `ttl` whoever holds it; the new generation. The one it
@@ -84,18 +71,36 @@ impl<'a> Leases<'a> {
         node_url: Option<&str>,
         ttl: Duration,
     ) -> Result<i64, StoreError> {
+        // Every lease expires before the end of time: the update always applies.
+        self.take(name, holder, node_url, ttl, i64::MAX)
+            .await?
+            .ok_or_else(|| StoreError::Invalid("a lease take-over was refused".into()))
+    }
+
+    /// The one upsert behind both ways of taking a lease: a held lease changes hands only if it
+    /// expires by `expired_by` (Unix milliseconds).
+    async fn take(
+        &self,
+        name: &str,
+        holder: &str,
+        node_url: Option<&str>,
+        ttl: Duration,
+        expired_by: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "INSERT INTO leases (name, holder, node_url, generation, expires_at) VALUES ($1, $2, $3, 1, $4) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, node_url = excluded.node_url, \
-             generation = leases.generation + 1, expires_at = excluded.expires_at RETURNING generation",
+             generation = leases.generation + 1, expires_at = excluded.expires_at \
+             WHERE leases.expires_at <= $5 RETURNING generation",
         )
         .bind(name)
         .bind(holder)
         .bind(node_url)
         .bind(until(ttl))
-        .fetch_one(self.pool)
+        .bind(expired_by)
+        .fetch_optional(self.pool)
         .await?;
-        Ok(row.try_get("generation")?)
+        Ok(row.map(|r| r.try_get("generation")).transpose()?)
     }
 
     /// Extends `holder`'s lease of generation `generation` to `ttl` from now; false when it is
