@@ -172,7 +172,8 @@ fn a_signed_live_stream_plays_with_a_token_and_refuses_every_other_request() {
     let _publisher =
         ffmpeg_push(&format!("{}/{}", server.rtmp, server.default_key), 90, &["-tune", "zerolatency", "-g", "60"]);
     let good = token(&key, "main", "playback", now() + 600);
-    let media = live_media(&server, &good);
+    // Wait until the stream is live and its window holds a whole segment.
+    live_media(&server, &good);
 
     // A valid token plays in the player page and in a plain hls.js embed. What is checked is
     // access: the player got every kind of media and played some of it. (Smoothness is not:
@@ -182,7 +183,9 @@ fn a_signed_live_stream_plays_with_a_token_and_refuses_every_other_request() {
         let report = play(&server.url(&format!("{page}?token={good}")), 6, None);
         assert!(plays(&report), "{page}: {report}");
     }
-    // Each kind of URL opens with the token on it.
+    // Each kind of URL opens with the token on it. The URLs are read now, not before the pages
+    // played: by then the segment read first may have slid out of the window.
+    let media = live_media(&server, &good);
     for (kind, url) in &media {
         let (status, _, body) = fetch(&with(url, &format!("token={good}")));
         assert_eq!(status, 200, "{kind} {url} with a valid token");
