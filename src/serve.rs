@@ -126,7 +126,6 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     };
 
     let media = open_media(&config).await?;
-    finish_cut_broadcasts(&store, &media).await;
     let node = NodeIdentity::of(&config, bound.http)?;
     tracing::info!(node = %node.id, url = %node.url, "this node");
 
@@ -147,6 +146,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         shutdown.clone(),
         tracker.clone(),
     );
+    // Before any publisher is let in: nothing is on the air here yet.
+    registry.finish_cut_broadcasts(Duration::ZERO).await;
 
     tracker.spawn(rtmp::run(
         listeners.rtmp,
@@ -351,21 +352,6 @@ where
                 }
             }
         }
-    }
-}
-
-/// Broadcasts a crash or a kill left open: ended now, their recordings finished from what
-/// storage has (everything that was packaged before the server stopped).
-async fn finish_cut_broadcasts(store: &Store, media: &Arc<dyn oxcast_vod::Storage>) {
-    let Ok(open) = store.broadcasts().unfinished().await else { return };
-    for b in open {
-        let _ = store.broadcasts().end(&b.id).await;
-        if let Some(video) = &b.video_id
-            && let Err(e) = oxcast_vod::recording::recover(media, store, video).await
-        {
-            tracing::warn!(broadcast = %b.id, %video, error = %e, "could not recover a recording");
-        }
-        tracing::info!(broadcast = %b.id, stream = %b.stream_name, "broadcast cut by a stop ended");
     }
 }
 

@@ -13,93 +13,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::uploads::{tuspy, upload_once};
+use common::s3::*;
+use common::uploads::{tuspy, upload_once, video, wait_ready};
 use common::*;
-use futures_util::TryStreamExt;
-use oxcast_vod::{ObjectKey, S3Settings, S3Storage, Storage};
-use serde_json::Value;
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-/// A bucket prefix no other test uses.
-fn fresh_prefix(test: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("e2e-{test}-{}-{nanos:08x}", std::process::id())
-}
-
-fn settings(prefix: &str) -> S3Settings {
-    S3Settings {
-        endpoint: Some(env_or("OXCAST_TEST_S3_URL", "http://127.0.0.1:9900")),
-        bucket: env_or("OXCAST_TEST_S3_BUCKET", "oxcast-test"),
-        region: "us-east-1".into(),
-        prefix: prefix.to_owned(),
-        access_key_id: env_or("OXCAST_TEST_S3_ACCESS_KEY", "oxcast-test"),
-        secret_access_key: env_or("OXCAST_TEST_S3_SECRET_KEY", "oxcast-test-secret"),
-    }
-}
-
-/// The server's environment for storage in `s` (plus `extra`).
-fn s3_env(s: &S3Settings, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("OXCAST_STORAGE_BACKEND".to_owned(), "s3".to_owned()),
-        ("OXCAST_S3_ENDPOINT".to_owned(), s.endpoint.clone().unwrap()),
-        ("OXCAST_S3_BUCKET".to_owned(), s.bucket.clone()),
-        ("OXCAST_S3_PREFIX".to_owned(), s.prefix.clone()),
-        ("OXCAST_S3_ACCESS_KEY_ID".to_owned(), s.access_key_id.clone()),
-        ("OXCAST_S3_SECRET_ACCESS_KEY".to_owned(), s.secret_access_key.clone()),
-    ];
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    env
-}
-
-fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
-    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
-}
-
-/// The objects under `prefix` in the bucket, and a reader for them.
-struct Bucket {
-    storage: S3Storage,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Bucket {
-    fn new(s: &S3Settings) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let storage = S3Storage::new(s).unwrap();
-        runtime
-            .block_on(storage.check())
-            .unwrap_or_else(|e| panic!("the test S3 server does not answer ({s:?}): {e}; run scripts/services.sh"));
-        Self { storage, runtime }
-    }
-
-    fn keys(&self, prefix: &str) -> Vec<String> {
-        self.runtime.block_on(self.storage.list(prefix)).unwrap().into_iter().map(|m| m.key.to_string()).collect()
-    }
-
-    fn read(&self, key: &str) -> Vec<u8> {
-        let key = ObjectKey::new(key).unwrap();
-        self.runtime.block_on(async {
-            let chunks: Vec<bytes::Bytes> = self.storage.get(&key).await.unwrap().try_collect().await.unwrap();
-            chunks.concat()
-        })
-    }
-}
-
-fn video(server: &Server, id: &str) -> Value {
-    client().get(server.url(&format!("/api/videos/{id}"))).bearer_auth(ADMIN_TOKEN).send().unwrap().json().unwrap()
-}
-
-fn ready(server: &Server, id: &str) -> Value {
-    let mut last = Value::Null;
-    wait_for(&format!("video {id} to be processed"), Duration::from_secs(240), || {
-        last = video(server, id);
-        last["status"] == "ready" || last["status"] == "failed"
-    });
-    assert_eq!(last["status"], "ready", "{last}\n{}", server.log());
-    last
-}
 
 fn clip(dir: &std::path::Path, seconds: u32) -> Vec<u8> {
     let path = dir.join("clip.mp4");
@@ -140,7 +56,7 @@ fn uploads_and_renditions_live_in_the_bucket_and_play_through_oxcast() {
     let endpoint = server.url("/api/uploads");
     let (code, lines) = tuspy(&[&["--endpoint", &endpoint][..], &tus_args, &["--resume-url", &resume]].concat());
     assert_eq!(code, Some(0), "{lines:?}");
-    let v = ready(&server, &id);
+    let v = wait_ready(&server, &id);
 
     // The upload's bytes are the file's, as objects in the bucket; nothing went to the disk.
     let parts = bucket.keys(&format!("uploads/{id}/"));
@@ -205,8 +121,8 @@ fn media_redirects_to_presigned_urls_only_after_access_is_decided() {
     let bytes = clip(dir.path(), 3);
     let public = upload_once(&server, &bytes, &[("filename", "a.mp4"), ("title", "Open"), ("privacy", "public")]);
     let private = upload_once(&server, &bytes, &[("filename", "b.mp4"), ("title", "Mine"), ("privacy", "private")]);
-    ready(&server, &public);
-    ready(&server, &private);
+    wait_ready(&server, &public);
+    wait_ready(&server, &private);
     let no_redirects =
         reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
 
@@ -271,7 +187,7 @@ fn a_cdn_base_url_serves_public_unsigned_media_only() {
     };
     let (public, unlisted, signed) = (upload("Open", "public"), upload("Link", "unlisted"), upload("Paid", "public"));
     for id in [&public, &unlisted, &signed] {
-        ready(&server, id);
+        wait_ready(&server, id);
     }
     let r = client()
         .patch(server.url(&format!("/api/videos/{signed}")))

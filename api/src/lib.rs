@@ -54,7 +54,7 @@ use utoipa_axum::router::OpenApiRouter;
 pub use client::IpNet;
 pub use error::{AppError, Problem};
 pub use limits::{ApiLimits, LimitSettings};
-pub use live_view::{LiveStatus, LiveView, RenditionStatus, ViewerCount, ViewerCounts};
+pub use live_view::{BoxFuture, LiveStatus, LiveView, RenditionStatus, ViewerCount, ViewerCounts};
 
 /// Request bodies larger than this are refused with 413 (the API only takes small JSON).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -1,6 +1,10 @@
 //! What the API may ask the live side, and the JSON it reports.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 /// A stream's live state as `GET /api/streams/NAME` reports it.
@@ -36,6 +40,24 @@ impl LiveStatus {
             last_error: None,
         }
     }
+
+    /// The live state in the JSON of `GET /api/streams/NAME` (as another node answered it):
+    /// the inverse of the serialization, with anything missing or unknown left out.
+    pub fn from_json(v: &Value) -> Self {
+        let text = |k: &str| v[k].as_str().map(str::to_owned);
+        let renditions = v["renditions"].as_array().map(|rs| rs.iter().map(RenditionStatus::from_json).collect());
+        Self {
+            state: if v["state"] == "live" { "live" } else { "offline" },
+            protocol: text("protocol"),
+            video_codec: text("video_codec"),
+            audio_codec: text("audio_codec"),
+            renditions: renditions.unwrap_or_default(),
+            uptime_seconds: v["uptime_seconds"].as_u64(),
+            ingest_bitrate_bps: v["ingest_bitrate_bps"].as_u64(),
+            frames_skipped: v["frames_skipped"].as_u64().unwrap_or(0),
+            last_error: text("last_error"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
@@ -51,10 +73,28 @@ pub struct RenditionStatus {
     pub bitrate_bps: Option<u64>,
 }
 
+impl RenditionStatus {
+    fn from_json(v: &Value) -> Self {
+        let dimension = |k: &str| v[k].as_u64().and_then(|n| u32::try_from(n).ok());
+        Self {
+            id: v["id"].as_str().unwrap_or_default().to_owned(),
+            kind: if v["kind"] == "audio" { "audio" } else { "video" },
+            codecs: v["codecs"].as_str().unwrap_or_default().to_owned(),
+            width: dimension("width"),
+            height: dimension("height"),
+            frame_rate: v["frame_rate"].as_f64(),
+            bitrate_bps: v["bitrate_bps"].as_u64(),
+        }
+    }
+}
+
+/// The future of an async method of these traits.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// Implemented by the binary's live registry.
 pub trait LiveView: Send + Sync + 'static {
-    /// Live state of a stream the store knows.
-    fn status(&self, stream: &str) -> LiveStatus;
+    /// Live state of a stream the store knows, wherever among the nodes it is live.
+    fn status<'a>(&'a self, stream: &'a str) -> BoxFuture<'a, LiveStatus>;
     /// Appends Prometheus text-format metrics.
     fn render_metrics(&self, out: &mut String);
 }
@@ -70,8 +110,38 @@ pub struct ViewerCount {
 /// Implemented by the binary over its chat service (which keeps presence, on one node or many).
 pub trait ViewerCounts: Send + Sync + 'static {
     /// `None` when the counts cannot be had right now (shared backend down).
-    fn viewers<'a>(
-        &'a self,
-        stream: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<ViewerCount>> + Send + 'a>>;
+    fn viewers<'a>(&'a self, stream: &'a str) -> BoxFuture<'a, Option<ViewerCount>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_read_back_from_its_json_is_the_same_status() {
+        let mut live = LiveStatus::offline();
+        live.state = "live";
+        live.protocol = Some("srt".into());
+        live.video_codec = Some("avc1.64001f".into());
+        live.audio_codec = Some("mp4a.40.2".into());
+        live.uptime_seconds = Some(42);
+        live.ingest_bitrate_bps = Some(2_000_000);
+        live.frames_skipped = 3;
+        live.last_error = Some("rung 720p fell behind".into());
+        for (id, kind, resolution) in [("720p", "video", Some((1280, 720))), ("audio", "audio", None)] {
+            live.renditions.push(RenditionStatus {
+                id: id.into(),
+                kind,
+                codecs: "c".into(),
+                width: resolution.map(|(w, _)| w),
+                height: resolution.map(|(_, h)| h),
+                frame_rate: resolution.map(|_| 29.97),
+                bitrate_bps: Some(128_000),
+            });
+        }
+        for status in [live, LiveStatus::offline()] {
+            let json = serde_json::to_value(&status).unwrap();
+            assert_eq!(LiveStatus::from_json(&json), status, "{json}");
+        }
+    }
 }

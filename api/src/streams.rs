@@ -169,7 +169,7 @@ impl StreamSummary {
             None => None,
         };
         Self {
-            live: state.live.status(&record.name),
+            live: state.live.status(&record.name).await,
             profile: state.profiles.effective(record.profile.as_deref()).to_owned(),
             srt_encrypted: record.srt_encrypted,
             privacy: record.privacy.as_str().into(),

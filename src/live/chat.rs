@@ -74,10 +74,7 @@ impl RoomDirectory for StoreRooms {
 pub struct ChatViewers(pub ChatService);
 
 impl ViewerCounts for ChatViewers {
-    fn viewers<'a>(
-        &'a self,
-        stream: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<ViewerCount>> + Send + 'a>> {
+    fn viewers<'a>(&'a self, stream: &'a str) -> oxcast_api::BoxFuture<'a, Option<ViewerCount>> {
         Box::pin(async move {
             match self.0.viewers(stream).await {
                 Ok(v) => Some(ViewerCount { current: v.current, peak: v.peak }),

@@ -2,6 +2,7 @@
 //! from each publish session's hub through `transcode` into its `ll-hls` packager.
 
 pub mod chat;
+mod cut_broadcasts;
 pub mod publisher_lease;
 mod registry;
 pub mod relay;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use oxcast_ingest::PublishRejected;
 use tokio_util::sync::CancellationToken;
 
+use super::cut_broadcasts::{SWEEP_EVERY, SWEEP_MIN_AGE};
 use super::registry::{LiveRegistry, LiveStream};
 
 /// How long an unrenewed publisher lease lasts.
@@ -99,14 +100,19 @@ impl LiveStream {
     }
 }
 
-/// Renews this node's publisher leases every [`RENEW_EVERY`] until shutdown.
+/// Renews this node's publisher leases every [`RENEW_EVERY`], and ends the broadcasts nobody
+/// carries on every [`SWEEP_EVERY`], until shutdown.
 pub async fn keep_publisher_leases(registry: Arc<LiveRegistry>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(RENEW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => registry.renew_publisher_leases().await,
+            // Broadcasts of nodes that died (or of a stream this node took over from one).
+            _ = sweep.tick() => registry.finish_cut_broadcasts(SWEEP_MIN_AGE).await,
         }
     }
 }

@@ -176,7 +176,7 @@ impl LiveStream {
 
 pub struct LiveRegistry {
     pub(super) store: Store,
-    settings: LiveSettings,
+    pub(super) settings: LiveSettings,
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -450,11 +450,10 @@ impl PackagerDirectory for LiveRegistry {
     }
 }
 
-impl LiveView for LiveRegistry {
-    fn status(&self, name: &str) -> LiveStatus {
-        let Some(stream) = self.streams().get(name).cloned() else {
-            return LiveStatus::offline();
-        };
+impl LiveRegistry {
+    /// The state of `name` when this node has it (live, or in its offline grace).
+    fn local_status(&self, name: &str) -> Option<LiveStatus> {
+        let stream = self.streams().get(name).cloned()?;
         let mut status = LiveStatus::offline();
         {
             let inner = stream.lock();
@@ -493,7 +492,22 @@ impl LiveView for LiveRegistry {
                 });
             }
         });
-        status
+        Some(status)
+    }
+}
+
+impl LiveView for LiveRegistry {
+    fn status<'a>(&'a self, name: &'a str) -> oxcast_api::BoxFuture<'a, LiveStatus> {
+        Box::pin(async move {
+            if let Some(status) = self.local_status(name) {
+                return status;
+            }
+            // Live on another node: as that node reports it.
+            match self.relay() {
+                Some(relay) => relay.status(name).await.unwrap_or_else(LiveStatus::offline),
+                None => LiveStatus::offline(),
+            }
+        })
     }
 
     fn render_metrics(&self, out: &mut String) {

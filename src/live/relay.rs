@@ -17,6 +17,9 @@
 //! [`MAX_REUSE`]): a blocked playlist or a part is fetched once. Access is decided here before
 //! the relay runs (the `/live` access layer), and the viewer's grant (token query on every URI,
 //! capped `max-age`) is applied to what is relayed, as the local origin applies it.
+//!
+//! The stream's live state (`GET /api/streams/NAME`, which the player page polls) comes from the
+//! same node, so a page opened on any node knows the stream is live.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +30,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
+use oxcast_api::LiveStatus;
 use oxcast_ll_hls::{PlaybackGrant, RELAY_HEADER};
 use oxcast_store::Store;
 use tokio::sync::OnceCell;
@@ -39,6 +43,10 @@ pub const MAX_REUSE: Duration = Duration::from_secs(30);
 const ORIGIN_TTL: Duration = Duration::from_secs(1);
 /// Longer than the longest blocking request an origin holds (three target durations of 20 s).
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(65);
+/// How long a relayed stream's live state is remembered.
+const STATUS_TTL: Duration = Duration::from_secs(1);
+/// How long the stream's node may take to tell its live state.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Flights kept before finished ones are swept.
 const SWEEP_AT: usize = 4096;
 
@@ -61,6 +69,7 @@ pub struct LiveRelay {
     client: reqwest::Client,
     origins: Mutex<HashMap<String, (Instant, Option<String>)>>,
     flights: Mutex<HashMap<String, Arc<Flight>>>,
+    statuses: Mutex<HashMap<String, (Instant, LiveStatus)>>,
     pub counters: RelayCounters,
 }
 
@@ -101,6 +110,7 @@ impl LiveRelay {
             client,
             origins: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),
+            statuses: Mutex::new(HashMap::new()),
             counters: RelayCounters::default(),
         })
     }
@@ -114,6 +124,38 @@ impl LiveRelay {
         let answer = flight.answer.get_or_init(|| self.fetch(stream, &url)).await.clone();
         self.counters.responses.fetch_add(1, Ordering::Relaxed);
         Some(answer.into_response(grant))
+    }
+
+    /// The live state of `stream` as the node it is live on reports it (`GET /api/streams/NAME`
+    /// there, remembered for [`STATUS_TTL`]), or `None` when it is live on no other node. When
+    /// that node does not tell (it is unreachable, or the stream is private), the lease alone
+    /// says the stream is live.
+    pub async fn status(&self, stream: &str) -> Option<LiveStatus> {
+        let origin = self.origin_of(stream).await?;
+        if let Some((at, status)) = self.statuses.lock().unwrap_or_else(PoisonError::into_inner).get(stream)
+            && at.elapsed() < STATUS_TTL
+        {
+            return Some(status.clone());
+        }
+        let url = format!("{origin}/api/streams/{stream}");
+        let answer = self.client.get(&url).timeout(STATUS_TIMEOUT).send().await;
+        let status = match answer {
+            Ok(r) if r.status().is_success() => {
+                r.json::<serde_json::Value>().await.ok().map(|v| LiveStatus::from_json(&v))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(stream, url, error = %e, "the stream's node did not say how the stream is");
+                None
+            }
+        };
+        let status = status.unwrap_or_else(|| LiveStatus { state: "live", ..LiveStatus::offline() });
+        let mut statuses = self.statuses.lock().unwrap_or_else(PoisonError::into_inner);
+        if statuses.len() >= SWEEP_AT {
+            statuses.clear();
+        }
+        statuses.insert(stream.to_owned(), (Instant::now(), status.clone()));
+        Some(status)
     }
 
     /// The URL of the node `stream` is live on, when it is another node.

@@ -4,6 +4,7 @@
 
 pub mod fmp4;
 pub mod rtmp_client;
+pub mod s3;
 pub mod uploads;
 pub mod webhooks;
 
@@ -67,7 +68,19 @@ impl Server {
     /// Starts `oxcast serve` on the given database.
     pub fn start_on(db: Db, env: &[(&str, &str)]) -> Server {
         let database = (db == Db::Postgres).then(postgres_test_database);
-        Self::launch(tempfile::tempdir().expect("tempdir"), database, env)
+        Self::launch(tempfile::tempdir().expect("tempdir"), database, None, env)
+    }
+
+    /// Starts one node of several sharing the database at `database_url` (each node has a data
+    /// directory of its own).
+    pub fn start_node(database_url: &str, env: &[(&str, &str)]) -> Server {
+        Self::launch(tempfile::tempdir().expect("tempdir"), None, Some(database_url.to_owned()), env)
+    }
+
+    /// Starts a node on `data_dir` (already filled, say by `oxcast migrate`) and the database at
+    /// `database_url`.
+    pub fn start_node_in(data_dir: tempfile::TempDir, database_url: &str, env: &[(&str, &str)]) -> Server {
+        Self::launch(data_dir, None, Some(database_url.to_owned()), env)
     }
 
     /// Kills the server with SIGKILL (no shutdown of any kind) and starts a new one on the same
@@ -82,17 +95,19 @@ impl Server {
         let _ = self.child.wait();
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir"));
         let database = self._database.take();
+        let shared = if database.is_none() { self.database_url.take() } else { None };
         drop(self);
         while_down(data_dir.path());
-        Self::launch(data_dir, database, env)
+        Self::launch(data_dir, database, shared, env)
     }
 
     fn launch(
         data_dir: tempfile::TempDir,
         database: Option<oxcast_store::TestDatabase>,
+        shared_database_url: Option<String>,
         env: &[(&str, &str)],
     ) -> Server {
-        let database_url = database.as_ref().map(|d| d.url().to_owned());
+        let database_url = database.as_ref().map(|d| d.url().to_owned()).or(shared_database_url);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxcast"));
         cmd.args(["serve", "--http", "127.0.0.1:0", "--rtmp", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
@@ -207,6 +222,16 @@ impl Server {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    /// Stops the server as [`Server::stop`] does and hands over its data directory.
+    pub fn stop_keeping_data(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
+        let status = self.terminate();
+        (status, std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("tempdir")))
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

@@ -60,17 +60,25 @@ pub fn upload_once(server: &Server, bytes: &[u8], metadata: &[(&str, &str)]) -> 
     r.headers()["oxcast-video-id"].to_str().expect("video id").to_owned()
 }
 
-/// Polls the video until it is `ready` (panics if it fails or takes longer than 90 s).
-pub fn wait_ready(server: &Server, id: &str) {
-    super::wait_for(&format!("video {id} ready"), std::time::Duration::from_secs(90), || {
-        let v: serde_json::Value = super::client()
-            .get(server.url(&format!("/api/videos/{id}")))
-            .bearer_auth(super::ADMIN_TOKEN)
-            .send()
-            .expect("get video")
-            .json()
-            .expect("video json");
-        assert_ne!(v["status"], "failed", "{v}");
-        v["status"] == "ready"
+/// The video as its owner (the admin) sees it in the API.
+pub fn video(server: &Server, id: &str) -> Value {
+    super::client()
+        .get(server.url(&format!("/api/videos/{id}")))
+        .bearer_auth(super::ADMIN_TOKEN)
+        .send()
+        .expect("get video")
+        .json()
+        .expect("video json")
+}
+
+/// Polls the video until it is `ready` and returns it (panics if it fails or takes longer than
+/// 240 s: processing shares two cores with the other tests).
+pub fn wait_ready(server: &Server, id: &str) -> Value {
+    let mut last = Value::Null;
+    super::wait_for(&format!("video {id} ready"), std::time::Duration::from_secs(240), || {
+        last = video(server, id);
+        assert_ne!(last["status"], "failed", "{last}\n{}", server.log());
+        last["status"] == "ready"
     });
+    last
 }

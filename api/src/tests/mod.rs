@@ -27,7 +27,7 @@ pub(crate) const MAX_UPLOAD: u64 = 1_000_000;
 struct FakeLive;
 
 impl LiveView for FakeLive {
-    fn status(&self, stream: &str) -> LiveStatus {
+    fn status<'a>(&'a self, stream: &'a str) -> crate::live_view::BoxFuture<'a, LiveStatus> {
         let mut status = LiveStatus::offline();
         if stream == "live-one" {
             status.state = "live";
@@ -42,7 +42,7 @@ impl LiveView for FakeLive {
                 bitrate_bps: Some(2_500_000),
             });
         }
-        status
+        Box::pin(async move { status })
     }
 
     fn render_metrics(&self, out: &mut String) {
@@ -53,10 +53,7 @@ impl LiveView for FakeLive {
 struct FakeViewers;
 
 impl ViewerCounts for FakeViewers {
-    fn viewers<'a>(
-        &'a self,
-        stream: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<ViewerCount>> + Send + 'a>> {
+    fn viewers<'a>(&'a self, stream: &'a str) -> crate::live_view::BoxFuture<'a, Option<ViewerCount>> {
         Box::pin(async move { (stream == "live-one").then_some(ViewerCount { current: 3, peak: 7 }) })
     }
 }
