@@ -6,6 +6,7 @@ pub mod banner;
 pub mod config;
 pub mod http_server;
 pub mod live;
+pub mod migrate;
 pub mod node;
 pub mod serve;
 pub mod tls;

@@ -68,6 +68,21 @@ enum Command {
         #[command(subcommand)]
         command: IndexCommand,
     },
+    /// Copy an embedded install (SQLite and local media) into the database and storage of this
+    /// configuration (PostgreSQL, and S3 if [storage] says so), then check every row and object.
+    /// Stop the old server first; run it again after an interruption and it goes on.
+    Migrate {
+        /// The new install (its database_url must be PostgreSQL).
+        #[command(flatten)]
+        common: Common,
+        /// The old install's configuration file, if it had one (the environment is not read
+        /// for it: it describes the new install).
+        #[arg(long)]
+        from_config: Option<PathBuf>,
+        /// The old install's data directory (its oxcast.db and media).
+        #[arg(long)]
+        from_data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +243,15 @@ async fn main() -> anyhow::Result<()> {
             let count = oxcast_search::rebuild(&index, &store).await?;
             println!("Search index in {} rebuilt: {count} videos and streams.", dir.display());
             Ok(())
+        }
+        Command::Migrate { common, from_config, from_data_dir } => {
+            anyhow::ensure!(
+                from_config.is_some() || from_data_dir.is_some(),
+                "name the old install with --from-data-dir DIR (and --from-config FILE if it had one)"
+            );
+            let target = load(&common, Overrides::default())?;
+            let source = oxcast::migrate::Source { config: from_config, data_dir: from_data_dir };
+            oxcast::migrate::run(&source, &target).await
         }
         Command::User { command } => match command {
             UserCommand::Create { name, admin, display_name, password_stdin, common } => {

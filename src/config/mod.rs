@@ -104,13 +104,7 @@ pub struct Overrides {
 impl Config {
     /// Defaults < `file` < environment < `overrides`, validated.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
-        let mut config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                Self::from_toml(&text).with_context(|| format!("in {}", path.display()))?
-            }
-            None => Self::default(),
-        };
+        let mut config = Self::from_file(file)?;
         config.apply_env(|name| std::env::var(name).ok())?;
         if let Some(http) = overrides.http {
             config.http = http;
@@ -130,6 +124,29 @@ impl Config {
         }
         config.validate()?;
         Ok(config)
+    }
+
+    /// Defaults < `file` < `data_dir`, validated, without reading the environment: for an
+    /// install other than the one this process's environment describes (`oxcast migrate`'s
+    /// source).
+    pub fn load_other(file: Option<&Path>, data_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = Self::from_file(file)?;
+        if let Some(dir) = data_dir {
+            config.data_dir = dir.to_owned();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The defaults, or `file` over them.
+    fn from_file(file: Option<&Path>) -> anyhow::Result<Self> {
+        match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                Self::from_toml(&text).with_context(|| format!("in {}", path.display()))
+            }
+            None => Ok(Self::default()),
+        }
     }
 
     pub fn from_toml(text: &str) -> anyhow::Result<Self> {

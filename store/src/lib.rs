@@ -27,6 +27,8 @@
 //!   each change, which every node's index follows.
 //! - `webhooks`: endpoints, events written in the same transaction as the change they report
 //!   (with one delivery job per endpoint), the attempts log.
+//! - `copy`: an embedded install's SQLite rows into PostgreSQL, table by table in the
+//!   destination's shape, resumable and checked by counts and checksums (`oxcast migrate`).
 //! - `secret`: the one generator of secrets that are stored hashed (stream keys, chat tokens) and
 //!   of the admin token.
 //! - `names`, `profiles`: what the store checks before it stores. Rules that live elsewhere come
@@ -43,6 +45,7 @@ mod broadcasts;
 mod catalog;
 mod chat_tokens;
 mod connect;
+mod copy;
 mod direct_uploads;
 mod error;
 mod jobs;
@@ -75,6 +78,7 @@ pub use broadcasts::{Broadcast, Broadcasts};
 pub use catalog::{CatalogChange, CatalogChanges, CatalogKind, GAP_GRACE_SECONDS, safe_position};
 pub use chat_tokens::{ChatRole, ChatTokenHolder, ChatTokens, NewChatToken};
 pub use connect::{Dialect, redact_url};
+pub use copy::{Column, ColumnKind, DatabaseCopy, Table, TableCheck};
 pub use direct_uploads::{DirectUpload, DirectUploads};
 pub use error::StoreError;
 pub use jobs::{FailOutcome, Job, JobState, Jobs, backoff};

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
+use oxcast_vod::storage::{copy_objects, verify_objects};
 use oxcast_vod::{ByteStream, LocalStorage, MemoryStorage, ObjectKey, S3Settings, S3Storage, Storage, StorageError};
 
 fn env_or(name: &str, default: &str) -> String {
@@ -89,6 +90,7 @@ contract!(
     listing_is_by_string_prefix_and_sorted,
     deletes_are_idempotent_and_prefix_deletes_count,
     missing_objects_and_bad_ranges_are_errors,
+    a_local_storage_is_copied_in_resumably_and_checked_byte_for_byte,
 );
 
 async fn streamed_puts_read_back_whole_and_in_ranges(storage: Arc<impl Storage>) {
@@ -237,4 +239,37 @@ async fn s3_refuses_bad_credentials_and_presigns_under_the_prefix() {
     let bucket = env_or("OXCAST_TEST_S3_BUCKET", "oxcast-test");
     assert!(url.contains(&format!("/{bucket}/storage-test-")) && url.contains("/videos/v1/720p/seg-1.m4s?"), "{url}");
     assert!(url.contains("X-Amz-Signature=") && url.contains("X-Amz-Expires=60"), "{url}");
+}
+
+/// `oxcast migrate`'s object copy: from a local directory into each kind of storage.
+async fn a_local_storage_is_copied_in_resumably_and_checked_byte_for_byte(storage: Arc<impl Storage>) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = LocalStorage::open(dir.path().join("old-media")).await.unwrap();
+    // A rendition segment, an upload's part and one object past S3's one-PUT size.
+    let (big, big_bytes) = body(9, 1024 * 1024);
+    source.put(&key("videos/v1/video/360p/seg-00001.m4s"), body(3, 1000).0).await.unwrap();
+    source.put(&key("uploads/u1/part-00000001"), body(1, 4096).0).await.unwrap();
+    source.put(&key("videos/v1/source"), big).await.unwrap();
+
+    let mut seen = Vec::new();
+    let first =
+        copy_objects(&source, storage.as_ref(), |o, copied| seen.push((o.key.to_string(), copied))).await.unwrap();
+    assert_eq!((first.copied, first.skipped, first.bytes), (3, 0, 3000 + 4096 + 9 * 1024 * 1024));
+    assert_eq!(seen.len(), 3);
+    assert_eq!(read(storage.get(&key("videos/v1/source")).await.unwrap()).await, big_bytes);
+    assert!(verify_objects(&source, storage.as_ref()).await.unwrap().matches());
+
+    // A second run (after an interruption, say) copies only what is not there yet.
+    storage.delete(&key("uploads/u1/part-00000001")).await.unwrap();
+    let missing = verify_objects(&source, storage.as_ref()).await.unwrap();
+    assert_eq!(missing.missing, vec!["uploads/u1/part-00000001".to_owned()]);
+    let second = copy_objects(&source, storage.as_ref(), |_, _| {}).await.unwrap();
+    assert_eq!((second.copied, second.skipped, second.bytes), (1, 2, 4096));
+
+    // Same size, other bytes: only the digests tell, and they do.
+    storage.put_bytes(&key("videos/v1/video/360p/seg-00001.m4s"), Bytes::from(vec![7u8; 3000])).await.unwrap();
+    let check = verify_objects(&source, storage.as_ref()).await.unwrap();
+    assert_eq!(check.different, vec!["videos/v1/video/360p/seg-00001.m4s".to_owned()]);
+    assert_eq!((check.objects, check.bytes), (3, 3000 + 4096 + 9 * 1024 * 1024));
+    assert!(!check.matches());
 }

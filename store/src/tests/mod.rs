@@ -62,6 +62,7 @@ pub(crate) fn profiles() -> KnownProfiles {
 
 mod accounts;
 mod analytics;
+mod copy;
 mod jobs;
 mod leases;
 mod playback;

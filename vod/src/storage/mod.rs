@@ -8,10 +8,13 @@
 //! - [`Storage::list`] lists by key prefix (a string prefix, not a directory), sorted by key.
 //! - [`Storage::delete`] is idempotent; [`Storage::delete_prefix`] removes a video's objects.
 //!
+//! [`copy_objects`] and [`verify_objects`] move a whole storage into another (`oxcast migrate`).
+//!
 //! Keys are `/`-separated segments of letters, digits, `.`, `-` and `_` ([`ObjectKey`]), so they
 //! are safe as file paths and as S3 keys alike. The shared behaviour is tested against every
 //! implementation (`tests/storage.rs`), S3 against a real S3-compatible server.
 
+mod copy;
 mod key;
 mod local;
 mod memory;
@@ -22,6 +25,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 
+pub use copy::{CopyReport, VerifyReport, copy_objects, verify_objects};
 pub use key::ObjectKey;
 pub use local::LocalStorage;
 pub use memory::MemoryStorage;
