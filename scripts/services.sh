@@ -61,17 +61,26 @@ if ! redis_up; then
 fi
 redis_up || { echo "services: no Redis answers at OXCAST_TEST_REDIS_URL=$redis_url; start one or point the variable at one" >&2; exit 1; }
 
+# tests/faults.rs starts (and stops) private PostgreSQL and Redis servers of its own: it needs
+# their server binaries here even when the shared test servers above run elsewhere.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "services: installing PostgreSQL's server binaries for the fault tests"
+  install postgresql
+fi
+command -v redis-server >/dev/null || { echo "services: installing redis-server for the fault tests"; install redis-server; }
+
 s3_url="${OXCAST_TEST_S3_URL:-http://127.0.0.1:9900}"
 s3_bucket="${OXCAST_TEST_S3_BUCKET:-oxcast-test}"
 s3_up() { curl -s -o /dev/null --max-time 2 "$s3_url/" ; }
+# Built even when an S3 server answers: tests/faults.rs runs a private one it can stop.
+tools="${OXCAST_TOOLS_DIR:-$HOME/.cache/oxcast-tools}"
+if [[ ! -x "$tools/bin/s3s-fs" ]]; then
+  echo "services: building s3s-fs 0.14.1 (the tests' S3 server) into $tools, once"
+  # Its own target directory: the workspace's would rebuild for its other lockfile.
+  CARGO_TARGET_DIR="$tools/target" cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root "$tools"
+  rm -rf "$tools/target"
+fi
 if ! s3_up; then
-  tools="${OXCAST_TOOLS_DIR:-$HOME/.cache/oxcast-tools}"
-  if [[ ! -x "$tools/bin/s3s-fs" ]]; then
-    echo "services: building s3s-fs 0.14.1 (the tests' S3 server) into $tools, once"
-    # Its own target directory: the workspace's would rebuild for its other lockfile.
-    CARGO_TARGET_DIR="$tools/target" cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root "$tools"
-    rm -rf "$tools/target"
-  fi
   root="${OXCAST_TEST_S3_DIR:-/tmp/oxcast-test-s3}"
   mkdir -p "$root/$s3_bucket"
   hostport="${s3_url#http://}"

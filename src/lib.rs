@@ -4,6 +4,7 @@
 pub mod admin_token;
 pub mod banner;
 pub mod config;
+pub mod health;
 pub mod http_server;
 pub mod live;
 pub mod migrate;

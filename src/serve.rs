@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::banner::{BoundAddresses, print_banner};
 use crate::config::Config;
+use crate::health::ServiceHealth;
 use crate::http_server::HttpListener;
 use crate::live::chat::{ChatViewers, PlaybackDirectory, PlaybackPresence, StoreChatAuth, StoreRooms};
 use crate::live::publisher_lease::keep_publisher_leases;
@@ -166,6 +167,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     tracker.spawn(keep_publisher_leases(registry.clone(), shutdown.clone()));
 
     let chat = start_chat(&config, &store, &shutdown, &tracker).await?;
+    let health = ServiceHealth::new(&store, &media, chat.as_ref().filter(|_| config.chat.redis_url.is_some()));
+    registry.set_health(health.clone());
+    tracker.spawn(crate::health::watch(health, shutdown.clone()));
     let mut uploads =
         oxcast_api::uploads::Uploads::new(oxcast_vod::UploadParts::new(media.clone()), config.vod.max_upload_bytes);
     let processor = processor(&config, &store, &media);

@@ -28,6 +28,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     for _ in 0..workers {
         tracker.spawn(processor.clone().run(shutdown.clone()));
     }
+    // No /metrics here: the log says when the database or storage goes away and comes back.
+    tracker.spawn(crate::health::watch(crate::health::ServiceHealth::new(&store, &media, None), shutdown.clone()));
     tracker.close();
     println!(
         "oxcast worker: {workers} processing worker(s) on {} with {} storage; waiting for jobs.",

@@ -50,6 +50,13 @@ pub enum AppError {
     /// A part of the service this node does not run (search off).
     #[error("{0}")]
     Unavailable(String),
+    /// The database does not answer (restarting, failing over): nothing was changed; retry.
+    #[error("the database is unavailable right now; nothing was changed, retry shortly")]
+    DatabaseUnavailable,
+    /// The media storage did not take the bytes (restarting, unreachable): what it kept is
+    /// kept, and the upload's offset says how much.
+    #[error("the media storage is unavailable right now; ask for the upload's offset and resume shortly")]
+    StorageUnavailable,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -71,6 +78,9 @@ pub struct Problem {
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// `Retry-After` of a 503 sent while the database is away.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 2;
 
 impl Problem {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
@@ -101,6 +111,10 @@ impl From<StoreError> for AppError {
             }
             StoreError::NameTaken(name) => AppError::Conflict(format!("stream {name} already exists")),
             StoreError::UserTaken(name) => AppError::Conflict(format!("user {name} already exists")),
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
+                AppError::DatabaseUnavailable
+            }
             other => AppError::Internal(Box::new(other)),
         }
     }
@@ -128,7 +142,9 @@ impl AppError {
             AppError::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
             AppError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::DatabaseUnavailable | AppError::StorageUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -152,6 +168,9 @@ impl IntoResponse for AppError {
             AppError::TooManyRequests { retry_after } => {
                 let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            AppError::DatabaseUnavailable | AppError::StorageUnavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(DATABASE_RETRY_AFTER_SECS));
             }
             _ => {}
         }

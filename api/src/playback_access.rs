@@ -18,7 +18,10 @@
 //!
 //! Live requests are many (a part every 200 ms per viewer), so a stream's access settings are
 //! cached here for [`STREAM_CACHE_TTL`]; a change through this node's API is seen at once,
-//! through another node's within that time.
+//! through another node's within that time. While the database does not answer (a restart, a
+//! failover), the last settings read are used for up to [`STREAM_STALE_IF_ERROR`] and the
+//! database is not asked again for [`STORE_BACKOFF`], so viewers of a running stream keep
+//! watching instead of each waiting out the pool's timeout.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +40,11 @@ use crate::AppState;
 
 /// How long a stream's access settings are reused for live requests.
 pub(crate) const STREAM_CACHE_TTL: Duration = Duration::from_secs(2);
+/// How old cached settings may be when the database cannot be asked.
+pub(crate) const STREAM_STALE_IF_ERROR: Duration = Duration::from_secs(600);
+/// After the database failed to answer, how long live requests use cached settings without
+/// asking it again.
+const STORE_BACKOFF: Duration = Duration::from_secs(5);
 /// At most this many streams' settings are cached (the cache starts over when full).
 const STREAM_CACHE_CAP: usize = 10_000;
 /// The longest lifetime the API mints a playback token for.
@@ -51,6 +59,8 @@ pub struct PlaybackSigning {
     /// every node through `server_secrets`, like the keys).
     relay: String,
     streams: Mutex<HashMap<String, (Instant, Option<StreamAccess>)>>,
+    /// Until when the database is not asked for stream settings that are cached (it failed).
+    store_away_until: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for PlaybackSigning {
@@ -107,6 +117,7 @@ impl PlaybackSigning {
             media: MediaTokens::new(&media, granularity_seconds),
             relay,
             streams: Mutex::new(HashMap::new()),
+            store_away_until: Mutex::new(None),
         })
     }
 
@@ -128,13 +139,27 @@ impl PlaybackSigning {
     }
 
     async fn stream(&self, store: &Store, name: &str) -> Result<Option<StreamAccess>, StoreError> {
-        if let Ok(cache) = self.streams.lock()
-            && let Some((at, access)) = cache.get(name)
-            && at.elapsed() < STREAM_CACHE_TTL
+        let cached = self.streams.lock().ok().and_then(|cache| cache.get(name).cloned());
+        let store_away = self.store_away_until.lock().ok().and_then(|t| *t).is_some_and(|t| Instant::now() < t);
+        if let Some((at, access)) = &cached
+            && (at.elapsed() < STREAM_CACHE_TTL || (store_away && at.elapsed() < STREAM_STALE_IF_ERROR))
         {
             return Ok(access.clone());
         }
-        let access = store.streams().get(name).await?.map(|s| StreamAccess::from(&s));
+        let access = match store.streams().get(name).await {
+            Ok(stream) => stream.map(|s| StreamAccess::from(&s)),
+            Err(e) => {
+                let Some((at, access)) = cached.filter(|(at, _)| at.elapsed() < STREAM_STALE_IF_ERROR) else {
+                    return Err(e);
+                };
+                tracing::warn!(stream = %name, error = %e, age_seconds = at.elapsed().as_secs(),
+                    "cannot read the stream's access settings; using the last ones read");
+                if let Ok(mut away) = self.store_away_until.lock() {
+                    *away = Some(Instant::now() + STORE_BACKOFF);
+                }
+                return Ok(access);
+            }
+        };
         if let Ok(mut cache) = self.streams.lock() {
             if cache.len() >= STREAM_CACHE_CAP {
                 cache.clear();

@@ -207,6 +207,11 @@ impl ChatService {
         Ok(self.inner.backend.viewers(room).await?)
     }
 
+    /// Whether the chat's backend answers (Redis: a `PING`; in process: always).
+    pub async fn ping(&self) -> Result<(), ChatError> {
+        Ok(self.inner.backend.ping().await?)
+    }
+
     /// Cancels every connection and background task; waits for them when the chat has its own
     /// tracker (on the server's, the server waits for them with its other tasks).
     pub async fn shutdown(&self) {

@@ -183,6 +183,8 @@ pub struct LiveRegistry {
     pub(super) node: Arc<NodeIdentity>,
     /// Plays here the streams live on other nodes (set once the HTTP side is wired).
     relay: std::sync::OnceLock<Arc<LiveRelay>>,
+    /// The shared services' probes, shown on `/metrics` with the streams.
+    health: std::sync::OnceLock<Arc<crate::health::ServiceHealth>>,
 }
 
 impl LiveRegistry {
@@ -196,7 +198,13 @@ impl LiveRegistry {
     ) -> Arc<Self> {
         let node = Arc::new(node);
         let relay = std::sync::OnceLock::new();
-        Arc::new(Self { store, settings, streams: Mutex::new(HashMap::new()), shutdown, tracker, node, relay })
+        let health = std::sync::OnceLock::new();
+        Arc::new(Self { store, settings, streams: Mutex::new(HashMap::new()), shutdown, tracker, node, relay, health })
+    }
+
+    /// `/metrics` shows what `health`'s probes find from now on.
+    pub fn set_health(&self, health: Arc<crate::health::ServiceHealth>) {
+        let _ = self.health.set(health);
     }
 
     /// Streams live on other nodes play here through `relay` from now on.
@@ -553,6 +561,9 @@ impl LiveView for LiveRegistry {
         }
         if let Some(relay) = self.relay() {
             relay.render_metrics(out);
+        }
+        if let Some(health) = self.health.get() {
+            health.render_metrics(out);
         }
     }
 }

@@ -42,3 +42,22 @@ pub enum StoreError {
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
+
+impl StoreError {
+    /// Whether the database could not be reached (down, restarting, refusing connections, or no
+    /// pooled connection within the timeout), as opposed to a request it refused: the caller
+    /// may retry the same request shortly.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unreachable { .. } => true,
+            StoreError::Database(e) => match e {
+                sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => true,
+                // PostgreSQL's connection exceptions (08...) and operator intervention (57P...:
+                // shutting down, crashed, starting up).
+                sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}

@@ -201,6 +201,12 @@ impl Store {
         ChatTokens::new(&self.pool, self.dialect)
     }
 
+    /// Whether the database answers now (one `SELECT 1`), for the server's health checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Closes every connection (waits for checked-out ones to come back).
     pub async fn close(&self) {
         self.pool.close().await;

@@ -5,6 +5,7 @@
 pub mod fmp4;
 pub mod rtmp_client;
 pub mod s3;
+pub mod services;
 pub mod uploads;
 pub mod webhooks;
 

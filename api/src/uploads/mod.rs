@@ -221,6 +221,10 @@ impl From<AppendError> for AppError {
                 AppError::InsufficientStorage("the server's storage filled up while writing".into())
             }
             AppendError::InvalidId(_) => AppError::NotFound("upload"),
+            AppendError::Storage(e @ oxcast_vod::StorageError::Io { .. }) => {
+                tracing::warn!(error = %e, "media storage unavailable during an upload");
+                AppError::StorageUnavailable
+            }
             other => AppError::Internal(Box::new(PartStorageError(other))),
         }
     }

@@ -102,6 +102,9 @@ pub trait ChatBackend: Send + Sync + 'static {
 
     /// Current distinct viewer keys and the room's peak.
     fn viewers<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Viewers, BackendError>>;
+
+    /// Whether the backend answers now (Redis: a `PING`), for the server's health checks.
+    fn ping(&self) -> BoxFuture<'_, Result<(), BackendError>>;
 }
 
 /// Wall-clock unix milliseconds.

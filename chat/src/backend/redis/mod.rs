@@ -140,4 +140,12 @@ impl ChatBackend for RedisBackend {
     fn viewers<'a>(&'a self, room: &'a str) -> BoxFuture<'a, Result<Viewers, BackendError>> {
         Box::pin(self.scripts.viewers(self.conn.clone(), room))
     }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), BackendError>> {
+        let mut conn = self.conn.clone();
+        Box::pin(async move {
+            let _: String = ::redis::cmd("PING").query_async(&mut conn).await?;
+            Ok(())
+        })
+    }
 }
