@@ -115,7 +115,8 @@ impl ServiceHealth {
     }
 
     /// Whether `service` answered its last probe (`None` for a service this node does not use).
-    pub fn is_up(&self, service: &str) -> Option<bool> {
+    #[cfg(test)]
+    fn is_up(&self, service: &str) -> Option<bool> {
         self.services
             .iter()
             .find(|s| s.name == service)

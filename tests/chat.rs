@@ -9,46 +9,8 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::chat::*;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn ws_url(server: &Server, stream: &str, query: &str) -> String {
-    format!("{}/live/{stream}/chat?{query}", server.http.replacen("http://", "ws://", 1))
-}
-
-/// Connects, says hello, and returns the socket with its `welcome` frame.
-async fn join(url: &str, name: Option<&str>) -> (Socket, serde_json::Value) {
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let hello = match name {
-        Some(n) => serde_json::json!({ "type": "hello", "v": 1, "name": n }),
-        None => serde_json::json!({ "type": "hello", "v": 1 }),
-    };
-    socket.send(Message::text(hello.to_string())).await.unwrap();
-    let welcome = next_of(&mut socket, "welcome").await;
-    (socket, welcome)
-}
-
-/// The next frame of `kind`, skipping others (viewer pushes arrive any time).
-async fn next_of(socket: &mut Socket, kind: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let msg = tokio::time::timeout(left, socket.next()).await.expect("a frame in time").unwrap().unwrap();
-        if let Message::Text(t) = msg {
-            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
-            if v["type"] == kind {
-                return v;
-            }
-        }
-    }
-}
-
-async fn send(socket: &mut Socket, frame: serde_json::Value) {
-    socket.send(Message::text(frame.to_string())).await.unwrap();
-}
 
 async fn chat_token(server: &Server, name: &str, moderator_of: Option<&str>) -> String {
     let r = reqwest::Client::new()

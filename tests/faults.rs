@@ -13,15 +13,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::chat::{Socket, join, next_of, send};
 use common::services::{Postgres, Redis, S3};
 use common::uploads::{tuspy, wait_ready};
 use common::webhooks::Receiver;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn metric(server: &Server, line_start: &str) -> Option<f64> {
     let text = client().get(server.url("/metrics")).send().ok()?.text().ok()?;
@@ -49,30 +46,9 @@ fn live_position(server: &Server) -> Option<u64> {
     })
 }
 
-async fn join(url: &str, name: &str) -> Socket {
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    socket.send(Message::text(json!({"type": "hello", "v": 1, "name": name}).to_string())).await.unwrap();
-    next_of(&mut socket, "welcome").await;
-    socket
-}
-
-async fn next_of(socket: &mut Socket, kind: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let msg = tokio::time::timeout(left, socket.next()).await.expect("a frame in time").unwrap().unwrap();
-        if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["type"] == kind {
-                return v;
-            }
-        }
-    }
-}
-
 /// Sends `text` and returns once the other socket received it (the sender is told either way).
 async fn say(from: &mut Socket, to: &mut Socket, text: &str) -> Value {
-    from.send(Message::text(json!({"type": "send", "text": text}).to_string())).await.unwrap();
+    send(from, json!({"type": "send", "text": text})).await;
     let mut got = next_of(to, "message").await;
     while got["text"] != text {
         got = next_of(to, "message").await;
@@ -121,7 +97,7 @@ fn postgres_redis_and_s3_restart_under_a_live_stream_a_chat_and_an_upload_and_no
     let mut publisher = ffmpeg_push(&format!("{}/{key}", server.rtmp), 120, &[]);
     wait_for("the stream to go live", Duration::from_secs(30), || stream_status(&server, "faults")["state"] == "live");
     let ws = format!("{}/live/faults/chat", server.http.replacen("http://", "ws://", 1));
-    let (mut ann, mut bob) = rt.block_on(async { (join(&ws, "Ann").await, join(&ws, "Bob").await) });
+    let (mut ann, mut bob) = rt.block_on(async { (join(&ws, Some("Ann")).await.0, join(&ws, Some("Bob")).await.0) });
     rt.block_on(say(&mut ann, &mut bob, "before any outage"));
     let dir = tempfile::tempdir().unwrap();
     let clip = test_clip(3, "320x240", false);
@@ -175,16 +151,14 @@ fn postgres_redis_and_s3_restart_under_a_live_stream_a_chat_and_an_upload_and_no
         // restart may be refused to its sender (never accepted and then lost); retry until Bob has it.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            ann.send(Message::text(json!({"type": "send", "text": "after redis"}).to_string())).await.unwrap();
+            send(&mut ann, json!({"type": "send", "text": "after redis"})).await;
             let got = tokio::time::timeout(Duration::from_secs(2), next_of(&mut bob, "message")).await;
             if got.is_ok_and(|m| m["text"] == "after redis") {
                 break;
             }
             assert!(Instant::now() < deadline, "chat did not recover after Redis restarted");
         }
-        let (mut carol, _) = tokio_tungstenite::connect_async(&ws).await.unwrap();
-        carol.send(Message::text(json!({"type": "hello", "v": 1, "name": "Carol"}).to_string())).await.unwrap();
-        let welcome = next_of(&mut carol, "welcome").await;
+        let (_carol, welcome) = join(&ws, Some("Carol")).await;
         let history: Vec<&str> =
             welcome["history"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
         assert!(history.contains(&"before any outage") && history.contains(&"after redis"), "{welcome}");

@@ -2,6 +2,7 @@
 //! ffmpeg/GStreamer publishers, and helpers to read what it serves.
 #![allow(dead_code)]
 
+pub mod chat;
 pub mod fmp4;
 pub mod rtmp_client;
 pub mod s3;
