@@ -101,7 +101,7 @@ fn seconds_to_ms(s: f64, what: &str) -> Result<i64, AppError> {
 async fn playable(state: &AppState, parts: &Parts, id: &str) -> Result<Video, AppError> {
     let video = state.store.videos().get(id).await?.ok_or(AppError::NotFound("video"))?;
     match decide(state, parts, &Subject::video(&video), Audience::Playback).await {
-        Ok(Decision::Open | Decision::Granted { .. }) => Ok(video),
+        Ok(Decision::Open | Decision::Owner | Decision::Granted { .. }) => Ok(video),
         Err(crate::playback_access::Denied::NotFound) => Err(AppError::NotFound("video")),
         Err(crate::playback_access::Denied::Refused(why)) => Err(AppError::Forbidden(why.to_string())),
         Err(crate::playback_access::Denied::Unavailable) => Err(AppError::Unavailable("try again shortly".into())),

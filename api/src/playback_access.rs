@@ -221,18 +221,22 @@ impl<'a> Subject<'a> {
 /// The request may open it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decision {
-    /// No token involved (public, or the owner).
+    /// No token involved, and the same for everyone (public).
     Open,
+    /// Opened because of who asks (the owner, or an admin, by session or bearer token), not
+    /// because of the URL: answers must not be kept by shared caches.
+    Owner,
     /// On a token: the media token the served playlists' URIs carry, its expiry (Unix seconds),
-    /// and the playback token's expiry (for media tokens of other audiences the page needs).
-    Granted { mt: String, expires: u64, token_exp: u64 },
+    /// and the playback token's expiry (for media tokens of other audiences the page needs);
+    /// `private` when the subject is private (the owner's identity was needed too).
+    Granted { mt: String, expires: u64, token_exp: u64, private: bool },
 }
 
 impl Decision {
     /// `?mt=...` for a URL the page hands the player, or nothing.
     pub(crate) fn query(&self) -> String {
         match self {
-            Decision::Open => String::new(),
+            Decision::Open | Decision::Owner => String::new(),
             Decision::Granted { mt, .. } => format!("?mt={mt}"),
         }
     }
@@ -240,7 +244,7 @@ impl Decision {
     /// A media token for another audience of the same subject (the page's poster and storyboard).
     pub(crate) fn query_for(&self, signing: &PlaybackSigning, subject: &Subject<'_>, audience: Audience) -> String {
         match self {
-            Decision::Open => String::new(),
+            Decision::Open | Decision::Owner => String::new(),
             Decision::Granted { token_exp, .. } => {
                 format!("?mt={}", signing.media.issue(audience, subject.kind, subject.id, *token_exp))
             }
@@ -250,9 +254,12 @@ impl Decision {
     pub(crate) fn grant(&self) -> PlaybackGrant {
         match self {
             Decision::Open => PlaybackGrant::default(),
-            Decision::Granted { mt, expires, .. } => {
-                PlaybackGrant { uri_query: Some(format!("mt={mt}")), max_age: Some(expires.saturating_sub(now())) }
-            }
+            Decision::Owner => PlaybackGrant { private: true, ..PlaybackGrant::default() },
+            Decision::Granted { mt, expires, private, .. } => PlaybackGrant {
+                uri_query: Some(format!("mt={mt}")),
+                max_age: Some(expires.saturating_sub(now())),
+                private: *private,
+            },
         }
     }
 }
@@ -306,13 +313,13 @@ pub(crate) async fn decide(
         return Err(Denied::NotFound);
     }
     if subject.playback == PlaybackPolicy::Public {
-        return Ok(Decision::Open);
+        return Ok(if private { Decision::Owner } else { Decision::Open });
     }
     let signing = &state.playback;
     let now = now();
     if let Some(mt) = query_value(parts, "mt") {
         return match signing.media.check(mt, audience, subject.kind, subject.id, now) {
-            Ok(expires) => Ok(Decision::Granted { mt: mt.to_owned(), expires, token_exp: expires }),
+            Ok(expires) => Ok(Decision::Granted { mt: mt.to_owned(), expires, token_exp: expires, private }),
             Err(why) => Err(Denied::Refused(why)),
         };
     }
@@ -320,11 +327,11 @@ pub(crate) async fn decide(
         let claims = verify_token(state, token, subject, audience, now).await?;
         let mt = signing.media.issue(audience, subject.kind, subject.id, claims.exp);
         let expires = signing.media.window_end(claims.exp);
-        return Ok(Decision::Granted { mt, expires, token_exp: claims.exp });
+        return Ok(Decision::Granted { mt, expires, token_exp: claims.exp, private });
     }
     // The owner needs no token (for a private subject that was checked above).
     if private || is_owner(state, parts, subject.owner_id).await {
-        return Ok(Decision::Open);
+        return Ok(Decision::Owner);
     }
     Err(Denied::Refused(Refusal::Missing))
 }

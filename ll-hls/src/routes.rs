@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use bytes::Bytes;
 use tower_http::cors::{Any, CorsLayer};
 
@@ -88,11 +88,16 @@ pub const VIEWER_HEADER: &str = "x-oxcast-viewer";
 pub fn router(directory: Arc<dyn PackagerDirectory>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
         .allow_headers([HeaderName::from_static(VIEWER_HEADER)])
-        .expose_headers([header::CONTENT_LENGTH, header::AGE, header::DATE]);
+        .expose_headers([header::CONTENT_LENGTH, header::AGE, header::DATE])
+        // Every answer carries `Access-Control-Allow-Origin: *` whoever asks, so nothing
+        // varies by `Origin`: without `Vary` a shared cache keeps one copy for every embedding
+        // site (preflights, which do vary, are OPTIONS and never cached).
+        .vary([]);
     Router::new()
         .route("/live/{stream}/index.m3u8", get(multivariant))
+        .route("/live/{stream}/presence", post(presence))
         .route("/live/{stream}/{rendition}/index.m3u8", get(media_playlist))
         .route("/live/{stream}/{rendition}/{file}", get(media_object))
         .layer(cors)
@@ -141,6 +146,44 @@ async fn multivariant(
         Some(text) => with_headers(grant.apply(text), PLAYLIST_TYPE, &grant.cache_control("public, max-age=2")),
         None => plain(StatusCode::NOT_FOUND, "stream is not live\n"),
     }
+}
+
+/// `POST /live/NAME/presence?viewer=ID`: a player saying it is watching. Playlist requests
+/// count viewers too, but behind a shared cache (a CDN) most of them never reach the origin,
+/// so oxcast's embed page sends this every few seconds; a POST is never cached, so it arrives
+/// wherever the viewer watches from. 204 while the stream is live (here, or on the node this
+/// one relays it from), 404 otherwise.
+async fn presence(
+    State(dir): State<Arc<dyn PackagerDirectory>>,
+    Path(stream): Path<String>,
+    RawQuery(query): RawQuery,
+    connect: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    headers: axum::http::HeaderMap,
+    grant: Grant,
+) -> Response {
+    let grant = grant_of(grant);
+    let live = match dir.packager(&stream) {
+        Some(p) => p.with_state(|s| s.phase == Phase::Live),
+        None => {
+            let multivariant = format!("/live/{stream}/index.m3u8");
+            match multivariant.parse::<axum::http::Uri>() {
+                Ok(uri) => from_elsewhere(&dir, &stream, &headers, &uri, &grant).await.status().is_success(),
+                Err(_) => false,
+            }
+        }
+    };
+    if !live {
+        return plain(StatusCode::NOT_FOUND, "stream is not live\n");
+    }
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let viewer = query.as_deref().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("viewer=")));
+    let client = PlaybackClient {
+        viewer: viewer.or(text(VIEWER_HEADER)),
+        remote_ip: connect.map(|c| c.0.0.ip()),
+        user_agent: text(header::USER_AGENT.as_str()),
+    };
+    dir.playback(&stream, &client);
+    plain(StatusCode::NO_CONTENT, "")
 }
 
 /// Three target durations: how long any request may be held.
