@@ -256,7 +256,8 @@ ffmpeg_cmd() {
 # publishing with `-re -c copy`, so the publisher costs next to no CPU during a measurement.
 # Picture: testsrc2 (moving elements, colour gradients, frame counter) plus light temporal noise
 # like a camera sensor's (CLIP_NOISE=strength, default 4; 0 = plain testsrc2), so every frame
-# changes. CLIP_FILTER replaces the whole video source filter if set.
+# changes. CLIP_FILTER replaces the whole video source filter if set; CLIP_GOP=frames sets the
+# keyframe interval (default: one second's frames).
 make_clip() {
   local out="$1" size="$2" fps="$3" secs="$4" kbps="$5" vf
   vf="${CLIP_FILTER:-testsrc2=size=$size:rate=$fps}"
@@ -267,7 +268,7 @@ make_clip() {
     -f lavfi -i "$vf" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
     -t "$secs" -map 0:v -map 1:a \
     -c:v libx264 -preset veryfast -tune zerolatency -profile:v high -pix_fmt yuv420p \
-    -g "$fps" -keyint_min "$fps" -sc_threshold 0 -b:v "${kbps}k" -maxrate "${kbps}k" -bufsize "$((2 * kbps))k" \
+    -g "${CLIP_GOP:-$fps}" -keyint_min "${CLIP_GOP:-$fps}" -sc_threshold 0 -b:v "${kbps}k" -maxrate "${kbps}k" -bufsize "$((2 * kbps))k" \
     -c:a aac -b:a 128k -ac 2 -movflags +faststart "$out" >"$BENCH_TMP/make-clip.log" 2>&1 \
     || { cat "$BENCH_TMP/make-clip.log" >&2; die "pre-encoding the clip failed"; }
   log "clip ready after $((SECONDS - t0)) s"

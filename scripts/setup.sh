@@ -12,7 +12,8 @@ packages=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x ffmpeg)
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(chromium python3-venv curl)
+  # varnish and nginx: the HTTP caches of the CDN examples (examples/cache, tests/cdn_cache.rs).
+  packages+=(chromium python3-venv curl varnish nginx)
 fi
 
 missing=()
