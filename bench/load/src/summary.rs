@@ -43,8 +43,12 @@ pub struct Summary {
     pub requests: usize,
     pub requests_per_second: f64,
     pub by_kind: BTreeMap<Kind, usize>,
-    /// Answers other than 200, by status (`"error"`: no answer at all).
+    /// Answers other than 200, by status, or by why there was none (`timeout`, `connect`,
+    /// `closed`, `other`).
     pub failures: BTreeMap<String, usize>,
+    /// Requests sent again after their connection failed (counted in `failures` only when the
+    /// second try failed too).
+    pub retried: usize,
     /// Distinct objects (keys) the viewers asked for, by kind.
     pub distinct: BTreeMap<Kind, usize>,
     /// Distinct objects over the whole run, the ramp included (what an origin behind a
@@ -102,8 +106,9 @@ impl Summary {
             match f.status {
                 Some(200) => {}
                 Some(status) => *s.failures.entry(status.to_string()).or_default() += 1,
-                None => *s.failures.entry("error".into()).or_default() += 1,
+                None => *s.failures.entry(f.error.unwrap_or("other").to_owned()).or_default() += 1,
             }
+            s.retried += usize::from(f.retried);
         }
         s.distinct = distinct.into_iter().map(|(k, v)| (k, v.len())).collect();
         s.distinct_whole_run =

@@ -40,6 +40,11 @@ pub struct Fetch {
     pub kind: Kind,
     /// `None`: no answer (connection error or timeout).
     pub status: Option<u16>,
+    /// Why there was no answer: `timeout`, `connect`, `closed` (the connection ended before
+    /// the answer did) or `other`.
+    pub error: Option<&'static str>,
+    /// Sent a second time after a connection failed under the first, as a browser does.
+    pub retried: bool,
     pub sent: Instant,
     pub done: Instant,
     pub done_wall: SystemTime,
@@ -71,6 +76,18 @@ fn key_of(url: &Url) -> String {
     match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_owned(),
+    }
+}
+
+fn error_kind(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connect"
+    } else if error.is_request() || error.is_body() {
+        "closed"
+    } else {
+        "other"
     }
 }
 
@@ -117,23 +134,33 @@ impl Viewer<'_> {
     async fn get(&mut self, url: Url, kind: Kind) -> Option<(u16, Vec<u8>)> {
         let key = key_of(&url);
         let sent = Instant::now();
-        let answer = async {
-            let response = self.client.get(url).timeout(self.options.timeout).send().await.ok()?;
-            let status = response.status().as_u16();
-            let body = response.bytes().await.ok()?;
-            Some((status, body.to_vec()))
+        let mut answer = self.send(url.clone()).await;
+        // Browsers send an idempotent request again when the connection under it failed
+        // (typically a kept-alive one the server had just closed as idle); a timeout is not
+        // retried, nor is a second failure.
+        let retried = matches!(answer, Err(why) if why != "timeout");
+        if retried {
+            answer = self.send(url).await;
         }
-        .await;
         self.log.fetches.push(Fetch {
             key,
             kind,
-            status: answer.as_ref().map(|(s, _)| *s),
+            status: answer.as_ref().ok().map(|(s, _)| *s),
+            error: answer.as_ref().err().copied(),
+            retried,
             sent,
             done: Instant::now(),
             done_wall: SystemTime::now(),
             bytes: answer.as_ref().map_or(0, |(_, b)| b.len() as u64),
         });
-        answer
+        answer.ok()
+    }
+
+    async fn send(&self, url: Url) -> Result<(u16, Vec<u8>), &'static str> {
+        let response = self.client.get(url).timeout(self.options.timeout).send().await.map_err(|e| error_kind(&e))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| error_kind(&e))?;
+        Ok((status, body.to_vec()))
     }
 
     /// The playlist at `url`, parsed, when it answered 200 with one.
