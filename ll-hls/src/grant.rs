@@ -48,6 +48,14 @@ impl PlaybackGrant {
             None => playlist,
         }
     }
+
+    /// [`Self::apply`] to a shared, already rendered playlist: copied only when it changes.
+    pub fn apply_to(&self, playlist: bytes::Bytes) -> bytes::Bytes {
+        match &self.uri_query {
+            Some(query) => crate::playlist::with_query(&String::from_utf8_lossy(&playlist), query).into(),
+            None => playlist,
+        }
+    }
 }
 
 #[cfg(test)]

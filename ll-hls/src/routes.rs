@@ -243,7 +243,7 @@ async fn media_playlist(
     let decided = wait_for(&p, |s| match s.rendition(&rendition) {
         None => Readiness::NotFound,
         Some(r) => match request::playlist_readiness(r, s.phase == Phase::Ended, &req) {
-            Readiness::Ready(()) => Readiness::Ready((playlist::media(s, r, req.skip), s.phase, s.target_duration())),
+            Readiness::Ready(()) => Readiness::Ready((p.media_playlist(s, r, req.skip), s.phase, s.target_duration())),
             Readiness::Wait => Readiness::Wait,
             Readiness::NotFound => Readiness::NotFound,
             Readiness::Bad(b) => Readiness::Bad(b),
@@ -260,7 +260,7 @@ async fn media_playlist(
             } else {
                 "public, max-age=1".to_owned()
             };
-            with_headers(grant.apply(text), PLAYLIST_TYPE, &grant.cache_control(&cache))
+            with_headers(grant.apply_to(text), PLAYLIST_TYPE, &grant.cache_control(&cache))
         }
         Some(Readiness::Bad(bad)) => plain(StatusCode::BAD_REQUEST, format!("{bad}\n")),
         Some(Readiness::NotFound) => not_found(),
