@@ -63,17 +63,6 @@ sleep 5
 origin_requests() {
   curl -fsS "http://$OX_HTTP/metrics" | awk '/^oxcast_http_requests_total\{/ { s += $2 } END { print s + 0 }'
 }
-# CPU seconds of a process and its descendants (nginx's worker, varnishd's child), each once.
-tree_cpu_s() {
-  local total=0 queue=("$1") p
-  while ((${#queue[@]})); do
-    p="${queue[0]}"
-    queue=("${queue[@]:1}" $(pgrep -P "$p" || true))
-    total="$(awk -v a="$total" -v b="$(proc_cpu_s "$p")" 'BEGIN { print a + (b == "null" ? 0 : b) }')"
-  done
-  echo "$total"
-}
-
 results="[]"
 for mode in $MODES; do
   case "$mode" in

@@ -220,13 +220,14 @@ check_oxcast() {
 
 # start_nginx RTMP_PORT: renders bench/nginx.conf.template into the temp dir and runs nginx in
 # the foreground (daemon off, master_process off). Sets NGINX_PID, NGINX_HLS_DIR.
+# NGINX_WORKER_CONNECTIONS (default 256) for runs with many publishers.
 start_nginx() {
   local port="$1" prefix="$BENCH_TMP/nginx"
   NGINX_HLS_DIR="$prefix/hls"
   mkdir -p "$prefix/logs" "$NGINX_HLS_DIR"
   [[ -f "$NGINX_RTMP_MODULE" ]] || die "nginx rtmp module missing: $NGINX_RTMP_MODULE (apt-get install libnginx-mod-rtmp)"
   sed -e "s|@PREFIX@|$prefix|g" -e "s|@RTMP_PORT@|$port|g" -e "s|@HLS_DIR@|$NGINX_HLS_DIR|g" \
-    -e "s|@RTMP_MODULE@|$NGINX_RTMP_MODULE|g" \
+    -e "s|@RTMP_MODULE@|$NGINX_RTMP_MODULE|g" -e "s|@WORKER_CONNECTIONS@|${NGINX_WORKER_CONNECTIONS:-256}|g" \
     "$BENCH_DIR/nginx.conf.template" >"$prefix/nginx.conf"
   "$NGINX_BIN" -t -p "$prefix" -e "$prefix/logs/error.log" -c "$prefix/nginx.conf" \
     >"$BENCH_TMP/nginx-configtest.log" 2>&1 || { cat "$BENCH_TMP/nginx-configtest.log" >&2; die "nginx -t failed"; }
@@ -365,6 +366,17 @@ proc_cpu_s() {
   local hz
   hz="$(getconf CLK_TCK)"
   awk -v hz="$hz" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat" 2>/dev/null || echo null
+}
+
+# CPU seconds of a process and its descendants (nginx's worker, varnishd's child), each once.
+tree_cpu_s() {
+  local total=0 queue=("$1") p
+  while ((${#queue[@]})); do
+    p="${queue[0]}"
+    queue=("${queue[@]:1}" $(pgrep -P "$p" || true))
+    total="$(awk -v a="$total" -v b="$(proc_cpu_s "$p")" 'BEGIN { print a + (b == "null" ? 0 : b) }')"
+  done
+  echo "$total"
 }
 
 machine_json() {

@@ -4,6 +4,7 @@
 # web player (hls.js is embedded into the binary at build time).
 #   scripts/setup.sh          build + run dependencies
 #   scripts/setup.sh --test   also what the test suite uses
+#   scripts/setup.sh --bench  also what bench/ uses (nginx-rtmp, h2load, jq)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,9 +12,13 @@ packages=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x ffmpeg)
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
-if [[ "${1:-}" == "--test" ]]; then
+if [[ "${1:-}" == "--test" || "${1:-}" == "--bench" ]]; then
   # varnish and nginx: the HTTP caches of the CDN examples (examples/cache, tests/cdn_cache.rs).
   packages+=(chromium python3-venv curl varnish nginx)
+fi
+if [[ "${1:-}" == "--bench" ]]; then
+  # The peers the benchmarks compare with: nginx-rtmp, h2load (nghttp2) for static nginx.
+  packages+=(libnginx-mod-rtmp nghttp2-client jq)
 fi
 
 missing=()

@@ -169,12 +169,16 @@ fn watch_through(cache: &Cache, server: &Server, viewers: usize, seconds: u64) -
             fetch_hint: true,
             delta: false,
             timeout: Duration::from_secs(15),
+            audio: None,
+            switch_every: None,
+            levels: Vec::new(),
         },
         viewers,
         ramp: Duration::from_secs(3),
         measure: Duration::from_secs(seconds),
         http2: false,
         probe: Some(server.url(path).parse().expect("url")),
+        starts: Vec::new(),
     };
     let before = origin_requests(server);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

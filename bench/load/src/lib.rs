@@ -30,6 +30,9 @@ pub struct RunOptions {
     pub http2: bool,
     /// Also one viewer of this media playlist (the origin's, not the cache's).
     pub probe: Option<reqwest::Url>,
+    /// Viewers start on these media playlists in turn (a spread over the levels); empty: all
+    /// on `viewer.playlist`.
+    pub starts: Vec<reqwest::Url>,
 }
 
 /// What every viewer did, and the probe.
@@ -55,16 +58,21 @@ pub async fn run(options: &RunOptions) -> reqwest::Result<RunLog> {
     let probe = match &options.probe {
         Some(url) => {
             let client = client(false)?;
-            let viewer = ViewerOptions { playlist: url.clone(), ..options.viewer.clone() };
+            // The probe stays on one level, without audio: it times the objects of that level.
+            let viewer =
+                ViewerOptions { playlist: url.clone(), audio: None, switch_every: None, ..options.viewer.clone() };
             let stop = stop.clone();
             Some(tokio::spawn(async move { viewer::watch(&client, &viewer, &stop).await }))
         }
         None => None,
     };
     let gap = options.ramp.checked_div(u32::try_from(options.viewers.max(1)).unwrap_or(u32::MAX)).unwrap_or_default();
-    for _ in 0..options.viewers {
+    for i in 0..options.viewers {
         let client = client(options.http2)?;
-        let viewer = options.viewer.clone();
+        let mut viewer = options.viewer.clone();
+        if !options.starts.is_empty() {
+            viewer.playlist = options.starts[i % options.starts.len()].clone();
+        }
         let stop = stop.clone();
         tasks.spawn(async move { viewer::watch(&client, &viewer, &stop).await });
         tokio::time::sleep(gap).await;

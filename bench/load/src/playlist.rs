@@ -128,13 +128,32 @@ pub fn skipped_segments(text: &str) -> u64 {
 
 /// The first media playlist a multivariant playlist names (its first variant), or `None`.
 pub fn first_variant(text: &str) -> Option<String> {
+    variants(text).into_iter().next()
+}
+
+/// Every variant (video media playlist) a multivariant playlist names, in order.
+pub fn variants(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
-        if line.starts_with("#EXT-X-STREAM-INF:") {
-            return lines.find(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned);
+        if line.starts_with("#EXT-X-STREAM-INF:")
+            && let Some(uri) = lines.find(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            out.push(uri.to_owned());
         }
     }
-    None
+    out
+}
+
+/// The URI of the default audio rendition a multivariant playlist names, if any.
+pub fn audio_rendition(text: &str) -> Option<String> {
+    let all: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-MEDIA:"))
+        .filter(|a| attr(a, "TYPE") == Some("AUDIO"))
+        .collect();
+    let chosen = all.iter().find(|a| attr(a, "DEFAULT") == Some("YES")).or(all.first())?;
+    attr(chosen, "URI").map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -187,5 +206,10 @@ mod tests {
         let multi = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nvideo/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\nb.m3u8\n";
         assert_eq!(first_variant(multi).as_deref(), Some("video/index.m3u8"));
         assert_eq!(first_variant(LIVE), None);
+        assert_eq!(variants(multi), ["video/index.m3u8", "b.m3u8"]);
+        let with_audio = "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"en\",URI=\"en/index.m3u8\"\n\
+            #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,URI=\"audio/index.m3u8\"\n";
+        assert_eq!(audio_rendition(with_audio).as_deref(), Some("audio/index.m3u8"));
+        assert_eq!(audio_rendition(multi), None);
     }
 }

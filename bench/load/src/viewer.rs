@@ -5,8 +5,13 @@
 //! came, so a run can tell how many requests a cache let through and how late each object
 //! reached a viewer.
 //!
-//! Not modelled yet: level switches by bandwidth (a viewer stays on its rendition) and the
-//! player's buffer; a viewer fetches media as fast as it is published.
+//! With an alternate audio rendition it plays that playlist alongside, as hls.js does (a
+//! second blocking loop). It can switch level every so often: the first request on the new
+//! level blocks on the position the old level's `EXT-X-RENDITION-REPORT` gave for it, as the
+//! LL-HLS spec has players do, so a switch costs no unblocked playlist fetch.
+//!
+//! Not modelled: why a player switches (bandwidth estimates; here it is a fixed period) and
+//! the player's buffer; a viewer fetches media as fast as it is published.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
@@ -25,6 +30,8 @@ pub enum Kind {
     Playlist,
     /// A blocking reload (`_HLS_msn`/`_HLS_part`).
     BlockingPlaylist,
+    /// The first (blocking) request on another level, at its rendition report's position.
+    SwitchPlaylist,
     /// The preload-hinted part, asked for before it exists.
     HintedPart,
     /// A listed part the viewer had missed.
@@ -62,6 +69,13 @@ pub struct ViewerOptions {
     pub delta: bool,
     /// Longest wait for one answer (a blocking request is held up to three target durations).
     pub timeout: Duration,
+    /// An audio media playlist played alongside (an alternate audio rendition).
+    pub audio: Option<Url>,
+    /// Switch to the next level the playlist reports on this often.
+    pub switch_every: Option<Duration>,
+    /// The levels (video media playlists) a switch may go to; a report of anything else (the
+    /// audio rendition) is not a level. Empty: every reported rendition.
+    pub levels: Vec<Url>,
 }
 
 /// Everything one viewer did.
@@ -91,14 +105,27 @@ fn error_kind(error: &reqwest::Error) -> &'static str {
     }
 }
 
-/// Plays until `stop` (or the stream ends), with its own connections (`client`).
+/// Plays until `stop` (or the stream ends), with its own connections (`client`): the video
+/// playlist and, when there is one, the audio playlist, each in its own loop.
 pub async fn watch(client: &reqwest::Client, options: &ViewerOptions, stop: &CancellationToken) -> ViewerLog {
-    let mut viewer = Viewer { client, options, log: ViewerLog::default(), fetched: Recent::default() };
+    let mut video = Viewer::new(client, options);
+    let mut audio = Viewer::new(client, options);
+    let both = async {
+        match options.audio.clone() {
+            Some(url) => {
+                tokio::join!(video.play(options.playlist.clone(), options.switch_every), audio.play(url, None));
+            }
+            None => video.play(options.playlist.clone(), options.switch_every).await,
+        }
+    };
     tokio::select! {
         () = stop.cancelled() => {}
-        () = viewer.play() => {}
+        () = both => {}
     }
-    viewer.log
+    let mut log = video.log;
+    log.fetches.append(&mut audio.log.fetches);
+    log.part_ends.extend(audio.log.part_ends);
+    log
 }
 
 struct Viewer<'a> {
@@ -130,7 +157,11 @@ impl Recent {
     }
 }
 
-impl Viewer<'_> {
+impl<'a> Viewer<'a> {
+    fn new(client: &'a reqwest::Client, options: &'a ViewerOptions) -> Self {
+        Viewer { client, options, log: ViewerLog::default(), fetched: Recent::default() }
+    }
+
     async fn get(&mut self, url: Url, kind: Kind) -> Option<(u16, Vec<u8>)> {
         let key = key_of(&url);
         let sent = Instant::now();
@@ -171,17 +202,18 @@ impl Viewer<'_> {
         Some((parsed, playlist::skipped_segments(&text)))
     }
 
-    fn learn_dates(&mut self, p: &MediaPlaylist) {
+    fn learn_dates(&mut self, base: &Url, p: &MediaPlaylist) {
         for part in &p.parts {
-            if let (Some(end), Ok(url)) = (part.end, self.options.playlist.join(&part.uri)) {
+            if let (Some(end), Ok(url)) = (part.end, base.join(&part.uri)) {
                 self.log.part_ends.entry(key_of(&url)).or_insert(end);
             }
         }
     }
 
-    async fn play(&mut self) {
+    /// Joins `base` at its live edge and plays it; with `switch_every`, moves to the next
+    /// reported level that often.
+    async fn play(&mut self, mut base: Url, switch_every: Option<Duration>) {
         let retry = Duration::from_millis(500);
-        let base = self.options.playlist.clone();
         let (mut current, mut skipped) = loop {
             match self.playlist(base.clone(), Kind::Playlist).await {
                 Some(found) => break found,
@@ -191,14 +223,26 @@ impl Viewer<'_> {
         if let Some(init) = current.init.as_deref().and_then(|i| base.join(i).ok()) {
             self.get(init, Kind::Init).await;
         }
-        self.learn_dates(&current);
+        self.learn_dates(&base, &current);
         // Start at the edge: the parts already listed are history to this viewer.
-        for part in &current.parts {
-            if let Ok(url) = base.join(&part.uri) {
-                self.fetched.insert(key_of(&url));
-            }
-        }
+        self.mark_listed(&base, &current);
+        let mut switches = 0usize;
+        let mut next_switch = switch_every.map(|every| Instant::now() + every);
         while !current.ended {
+            if let (Some(at), Some(every)) = (next_switch, switch_every)
+                && Instant::now() >= at
+            {
+                next_switch = Some(at + every);
+                let levels: Vec<_> = current.rendition_reports.iter().filter(|r| self.is_level(&base, &r.0)).collect();
+                let Some(report) = levels.get(switches % levels.len().max(1)).map(|r| (*r).clone()) else {
+                    continue;
+                };
+                switches += 1;
+                if let Some((level, found)) = self.switch_to(&base, &report).await {
+                    (base, (current, skipped)) = (level, found);
+                }
+                continue;
+            }
             let (msn, part) = current.next_position(skipped);
             let mut url = base.clone();
             let skip = if self.options.delta && current.can_skip { "&_HLS_skip=YES" } else { "" };
@@ -214,7 +258,7 @@ impl Viewer<'_> {
                     self.fetched.insert(key_of(&hint));
                     // Two requests at once, as a player does: the reload and the hinted part.
                     let (client, options) = (self.client, self.options);
-                    let mut side = Viewer { client, options, log: ViewerLog::default(), fetched: Recent::default() };
+                    let mut side = Viewer::new(client, options);
                     let (next, _) =
                         tokio::join!(self.playlist(url, Kind::BlockingPlaylist), side.get(hint, Kind::HintedPart));
                     self.log.fetches.append(&mut side.log.fetches);
@@ -231,7 +275,7 @@ impl Viewer<'_> {
                 }
                 continue;
             };
-            self.learn_dates(&next);
+            self.learn_dates(&base, &next);
             // Parts published while this viewer was busy: fetched in order, as a player would
             // (at most the newest three: further behind, a player jumps to the edge).
             let missed: Vec<Url> = next
@@ -249,5 +293,47 @@ impl Viewer<'_> {
             }
             (current, skipped) = (next, next_skipped);
         }
+    }
+
+    fn is_level(&self, base: &Url, uri: &str) -> bool {
+        let Ok(mut url) = base.join(uri) else { return false };
+        url.set_query(None);
+        self.options.levels.is_empty() || self.options.levels.iter().any(|l| l.path() == url.path())
+    }
+
+    fn mark_listed(&mut self, base: &Url, p: &MediaPlaylist) {
+        for part in &p.parts {
+            if let Ok(url) = base.join(&part.uri) {
+                self.fetched.insert(key_of(&url));
+            }
+        }
+    }
+
+    /// A level switch: blocks on the new level at the part after the one its rendition report
+    /// names, takes its init segment, and the part at that position, as a player needs both
+    /// before it can play on. `None` leaves the viewer where it was.
+    async fn switch_to(
+        &mut self,
+        base: &Url,
+        report: &(String, u64, Option<u64>),
+    ) -> Option<(Url, (MediaPlaylist, u64))> {
+        let (uri, msn, part) = report;
+        let level = base.join(uri).ok()?;
+        let (msn, part) = match part {
+            Some(part) => (*msn, part + 1),
+            None => (msn + 1, 0),
+        };
+        let mut url = level.clone();
+        url.set_query(Some(&format!("_HLS_msn={msn}&_HLS_part={part}")));
+        let (found, skipped) = self.playlist(url, Kind::SwitchPlaylist).await?;
+        if let Some(init) = found.init.as_deref().and_then(|i| level.join(i).ok()) {
+            self.get(init, Kind::Init).await;
+        }
+        self.learn_dates(&level, &found);
+        self.mark_listed(&level, &found);
+        if let Some(newest) = found.parts.last().and_then(|p| level.join(&p.uri).ok()) {
+            self.get(newest, Kind::Part).await;
+        }
+        Some((level, (found, skipped)))
     }
 }
