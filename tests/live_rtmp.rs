@@ -136,9 +136,18 @@ fn ffmpeg_push_serves_spec_shaped_decodable_ll_hls() {
     assert!(status["ingest_bitrate_bps"].as_u64().unwrap_or(0) > 500_000, "{status}");
     assert_eq!(status["frames_skipped"], 0);
 
-    // Metrics expose the part-ready delay.
+    // Metrics expose the part-ready delay, for the stream and for each rendition on its own.
     let (_, metrics) = get_text(&server.url("/metrics"));
     assert!(metrics.contains("oxcast_part_ready_seconds{stream=\"main\",quantile=\"0.5\"}"), "{metrics}");
+    for rendition in ["video", "audio"] {
+        let line = format!("oxcast_part_ready_seconds{{stream=\"main\",rendition=\"{rendition}\",quantile=\"0.99\"}} ");
+        let value: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in {metrics}"));
+        assert!(value > 0.0 && value < 5.0, "{rendition} part ready p99 {value} s");
+    }
 }
 
 #[test]

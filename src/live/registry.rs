@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use super::relay::LiveRelay;
 use super::sink::PackagerSink;
-use super::stats::Recent;
+use super::stats::PartDelays;
 use crate::node::NodeIdentity;
 
 /// Live settings the registry needs (from the configuration).
@@ -95,7 +95,7 @@ pub(crate) struct OnAir {
 pub(crate) struct LiveStream {
     pub(crate) name: String,
     pub(crate) packager: Arc<StreamPackager>,
-    pub(crate) part_delay: Recent,
+    pub(crate) part_delay: PartDelays,
     pub(super) inner: Mutex<StreamInner>,
     grace: Duration,
     runtime: tokio::runtime::Handle,
@@ -233,7 +233,7 @@ impl LiveRegistry {
                 Arc::new(LiveStream {
                     name: name.to_owned(),
                     packager: Arc::new(StreamPackager::new(name, config)),
-                    part_delay: Recent::default(),
+                    part_delay: PartDelays::default(),
                     inner: Mutex::new(StreamInner::default()),
                     grace: settings.offline_grace,
                     runtime: tokio::runtime::Handle::current(),
@@ -524,20 +524,10 @@ impl LiveView for LiveRegistry {
         let _ = writeln!(out, "# TYPE oxcast_live_streams gauge\noxcast_live_streams {live}");
         let _ = writeln!(out, "# TYPE oxcast_part_ready_seconds summary");
         for s in &streams {
-            let (q, n) = s.part_delay.quantiles(&[0.5, 0.99]);
-            if let [p50, p99] = q[..] {
-                let name = &s.name;
-                let _ = writeln!(
-                    out,
-                    "oxcast_part_ready_seconds{{stream=\"{name}\",quantile=\"0.5\"}} {:.6}",
-                    p50.as_secs_f64()
-                );
-                let _ = writeln!(
-                    out,
-                    "oxcast_part_ready_seconds{{stream=\"{name}\",quantile=\"0.99\"}} {:.6}",
-                    p99.as_secs_f64()
-                );
-                let _ = writeln!(out, "oxcast_part_ready_seconds_count{{stream=\"{name}\"}} {n}");
+            let name = &s.name;
+            write_part_ready(out, &format!("stream=\"{name}\""), s.part_delay.all());
+            for (rendition, recent) in s.part_delay.by_rendition() {
+                write_part_ready(out, &format!("stream=\"{name}\",rendition=\"{rendition}\""), &recent);
             }
         }
         let _ = writeln!(
@@ -565,5 +555,15 @@ impl LiveView for LiveRegistry {
         if let Some(health) = self.health.get() {
             health.render_metrics(out);
         }
+    }
+}
+
+/// One `oxcast_part_ready_seconds` summary (p50, p99, count) under the given labels.
+fn write_part_ready(out: &mut String, labels: &str, recent: &super::stats::Recent) {
+    let (q, n) = recent.quantiles(&[0.5, 0.99]);
+    if let [p50, p99] = q[..] {
+        let _ = writeln!(out, "oxcast_part_ready_seconds{{{labels},quantile=\"0.5\"}} {:.6}", p50.as_secs_f64());
+        let _ = writeln!(out, "oxcast_part_ready_seconds{{{labels},quantile=\"0.99\"}} {:.6}", p99.as_secs_f64());
+        let _ = writeln!(out, "oxcast_part_ready_seconds_count{{{labels}}} {n}");
     }
 }

@@ -73,7 +73,7 @@ impl CmafSink for PackagerSink {
         if let Some(at) = last_frame {
             // Ingest of the part's last frame to the part being servable.
             if let Ok(delay) = SystemTime::now().duration_since(at) {
-                self.stream.part_delay.record(delay);
+                self.stream.part_delay.record(rendition, delay);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Small bounded measurements kept per stream.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The most recent samples of a duration, for quantiles in /metrics. Bounded.
@@ -37,6 +37,41 @@ impl Recent {
     }
 }
 
+/// One stream's part ready delays: all renditions together and each rendition on its own (an
+/// encoded rung that falls behind shows in its own line, not averaged into the source's).
+#[derive(Debug, Default)]
+pub(crate) struct PartDelays {
+    all: Recent,
+    by_rendition: Mutex<BTreeMap<String, Arc<Recent>>>,
+}
+
+impl PartDelays {
+    pub(crate) fn record(&self, rendition: &str, d: Duration) {
+        self.all.record(d);
+        let one = match self.by_rendition.lock() {
+            Ok(mut map) => match map.get(rendition) {
+                Some(r) => r.clone(),
+                None => map.entry(rendition.to_owned()).or_default().clone(),
+            },
+            Err(_) => return,
+        };
+        one.record(d);
+    }
+
+    /// Quantiles over every rendition's parts.
+    pub(crate) fn all(&self) -> &Recent {
+        &self.all
+    }
+
+    /// Each rendition's window, by rendition id.
+    pub(crate) fn by_rendition(&self) -> Vec<(String, Arc<Recent>)> {
+        match self.by_rendition.lock() {
+            Ok(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +89,24 @@ mod tests {
             r.record(Duration::from_millis(7));
         }
         assert_eq!(r.quantiles(&[0.5]).1, KEPT);
+    }
+
+    #[test]
+    fn part_delays_keep_each_rendition_apart_and_all_together() {
+        let d = PartDelays::default();
+        for ms in 1..=10 {
+            d.record("video", Duration::from_millis(ms));
+            d.record("360p", Duration::from_millis(100 + ms));
+        }
+        assert_eq!(d.all().quantiles(&[0.5]), (vec![Duration::from_millis(10)], 20));
+        let by: Vec<(String, Vec<Duration>)> =
+            d.by_rendition().into_iter().map(|(id, r)| (id, r.quantiles(&[0.99]).0)).collect();
+        assert_eq!(
+            by,
+            vec![
+                ("360p".to_owned(), vec![Duration::from_millis(110)]),
+                ("video".to_owned(), vec![Duration::from_millis(10)]),
+            ]
+        );
     }
 }
