@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use super::relay::LiveRelay;
 use super::sink::PackagerSink;
-use super::stats::PartDelays;
+use super::stats::{PartDelays, Recent};
 use crate::node::NodeIdentity;
 
 /// Live settings the registry needs (from the configuration).
@@ -559,7 +559,7 @@ impl LiveView for LiveRegistry {
 }
 
 /// One `oxcast_part_ready_seconds` summary (p50, p99, count) under the given labels.
-fn write_part_ready(out: &mut String, labels: &str, recent: &super::stats::Recent) {
+fn write_part_ready(out: &mut String, labels: &str, recent: &Recent) {
     let (q, n) = recent.quantiles(&[0.5, 0.99]);
     if let [p50, p99] = q[..] {
         let _ = writeln!(out, "oxcast_part_ready_seconds{{{labels},quantile=\"0.5\"}} {:.6}", p50.as_secs_f64());
